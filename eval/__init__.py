@@ -1,0 +1,1 @@
+"""Offline retrieval evaluation: gold sets, metrics, TREC run files, benchmarks."""

@@ -1,0 +1,1 @@
+"""Build and maintain the search index of a Chinese news archive."""

@@ -1,0 +1,59 @@
+"""The one place for configuration.
+
+Every setting can be overridden by an environment variable named ``NEWSQA_<FIELD>``
+(for example ``NEWSQA_MODELS_DIR=/srv/models``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSQA_", extra="ignore")
+
+    # Where things live.
+    data_dir: Path = PROJECT_ROOT / "data"
+    models_dir: Path = Path.home() / ".cache" / "newsqa" / "models"
+    index_dir: Path = PROJECT_ROOT / "data" / "index"
+    seeds_dir: Path = PROJECT_ROOT / "seeds"
+
+    # Embedding model.
+    model: str = "multilingual-e5-small"
+    model_dtype: str = Field("float32", pattern="^(float32|bfloat16)$")
+    embed_batch_size: int = 32
+    torch_threads: int = 0  # 0: let torch decide
+
+    # Chunking (characters). Chosen with `python -m eval compare`, see BENCHMARKS.md.
+    chunk_target_chars: int = 200
+    chunk_max_chars: int = 350
+    chunk_overlap_sentences: int = 1
+
+    # BM25.
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    user_dict: Path | None = None
+
+    # FAISS: "flat" (exact), "hnsw" or "ivf".
+    faiss_kind: str = Field("flat", pattern="^(flat|hnsw|ivf)$")
+
+    # Service.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: str | None = None
+    max_question_chars: int = 2000
+    max_text_chars: int = 20000
+    max_top_k: int = 100
+    max_body_bytes: int = 2_000_000
+    request_timeout_s: float = 30.0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

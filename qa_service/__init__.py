@@ -1,0 +1,1 @@
+"""Serve questions over a news index: retrieval, extractive answers, HTTP API."""
