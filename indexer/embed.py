@@ -1,0 +1,81 @@
+"""The embedding model as the indexer and the service use it.
+
+A thin layer over sentence-transformers: the model's own query/document prompts are applied
+by ``encode_query`` / ``encode_document``, vectors come back L2-normalised float32 so that
+inner product is cosine similarity (what the FAISS index expects).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from indexer import models
+from indexer.settings import Settings, get_settings
+
+# Nothing may reach a model hub at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What an index records about the model that built it."""
+
+    name: str
+    checksum: str
+    dimension: int
+
+
+class Embedder:
+    def __init__(
+        self,
+        model: str | None = None,
+        settings: Settings | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        self.settings = settings or get_settings()
+        name = model or self.settings.model
+        path = models.resolve(name, self.settings.models_dir)
+        if self.settings.torch_threads:
+            torch.set_num_threads(self.settings.torch_threads)
+        dtype = dtype or self.settings.model_dtype
+        kwargs = {"torch_dtype": torch.bfloat16} if dtype == "bfloat16" else {}
+        self.dtype = dtype
+        self.path: Path = path
+        self.model = SentenceTransformer(
+            str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
+        )
+        info = models.describe(path)
+        dim = self.model.get_sentence_embedding_dimension() or info.dimension or 0
+        self.identity = ModelIdentity(info.name, info.checksum, int(dim))
+
+    @property
+    def dimension(self) -> int:
+        return self.identity.dimension
+
+    def _encode(self, fn, texts: list[str], batch_size: int | None, progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = fn(
+            texts,
+            batch_size=batch_size or self.settings.embed_batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        return self._encode(self.model.encode_query, texts, batch_size, False)
+
+    def encode_document(
+        self, texts: list[str], batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
+        return self._encode(self.model.encode_document, texts, batch_size, progress)

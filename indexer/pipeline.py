@@ -1,0 +1,253 @@
+"""Build and update an index: sources -> articles -> passages -> vectors + tokens -> store.
+
+Updates work on the whole content in memory and write a new version atomically (see
+``store``). Articles are keyed by a hash of their text, so an unchanged article is never
+embedded twice, and the same article found in two files is stored once with both files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from indexer import store
+from indexer.chunk import chunk_article
+from indexer.embed import Embedder
+from indexer.ingest import ingest_path
+from indexer.schema import Article, Passage
+from indexer.settings import Settings, get_settings
+from indexer.tokenize import ChineseTokenizer
+
+SOURCE_SUFFIXES = (".txt", ".md", ".jsonl")
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    key: str  # how the index names the file: relative to the folder given, or its name
+
+
+@dataclass
+class UpdateReport:
+    articles_added: int = 0
+    articles_removed: int = 0
+    articles_unchanged: int = 0
+    files_skipped: int = 0
+    passages_embedded: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    changed: bool = False
+
+    def summary(self, content: store.IndexContent) -> str:
+        rate = self.passages_embedded / self.seconds if self.seconds else 0.0
+        lines = [
+            f"articles: {len(content.articles)} in index "
+            f"(+{self.articles_added} added, -{self.articles_removed} removed, "
+            f"{self.articles_unchanged} unchanged, {self.files_skipped} files unchanged)",
+            f"passages: {len(content.passages)} in index, {self.passages_embedded} embedded",
+            f"time: {self.seconds:.1f} s ({rate:.1f} passages/s)",
+        ]
+        if not self.changed:
+            lines.append("nothing changed: the index was left as it was")
+        lines += [f"warning: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def iter_sources(paths: Iterable[Path]) -> list[SourceFile]:
+    """The files to ingest, in a stable order; a missing path is an error the CLI reports."""
+    found: list[SourceFile] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                if file.is_file() and file.suffix.lower() in SOURCE_SUFFIXES:
+                    found.append(SourceFile(file, file.relative_to(path).as_posix()))
+        elif path.is_file():
+            found.append(SourceFile(path, path.name))
+        else:
+            raise FileNotFoundError(f"No such file or folder: {path}")
+    return found
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Indexer:
+    """Holds the model and tokenizer; applies changes to an :class:`IndexContent`."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        model: str | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.embedder = embedder or Embedder(model, self.settings)
+        self.tokenizer = ChineseTokenizer(user_dict=self.settings.user_dict)
+
+    def index_settings(self) -> store.IndexSettings:
+        s = self.settings
+        ident = self.embedder.identity
+        return store.IndexSettings(
+            model_name=ident.name,
+            model_checksum=ident.checksum,
+            dimension=ident.dimension,
+            tokenizer=self.tokenizer.fingerprint,
+            chunk_target_chars=s.chunk_target_chars,
+            chunk_max_chars=s.chunk_max_chars,
+            chunk_overlap_sentences=s.chunk_overlap_sentences,
+            faiss_kind=s.faiss_kind,
+            bm25_k1=s.bm25_k1,
+            bm25_b=s.bm25_b,
+        )
+
+    # ------------------------------------------------------------------ passages
+
+    def passages_for(self, articles: list[Article]) -> list[Passage]:
+        s = self.settings
+        out: list[Passage] = []
+        for article in articles:
+            out += chunk_article(
+                article, s.chunk_target_chars, s.chunk_max_chars, s.chunk_overlap_sentences
+            )
+        return out
+
+    @staticmethod
+    def indexed_text(passage: Passage, article: Article) -> str:
+        """The text embedded and keyword-indexed: the title gives every passage its context."""
+        return f"{article.title}\n{passage.text}" if article.title else passage.text
+
+    def encode(self, passages: list[Passage], articles: dict[str, Article], progress: bool):
+        texts = [self.indexed_text(p, articles[p.article_id]) for p in passages]
+        vectors = self.embedder.encode_document(texts, progress=progress)
+        tokens = self.tokenizer.tokenize_many(texts)
+        return vectors, tokens
+
+    # ------------------------------------------------------------------- changes
+
+    def apply(
+        self,
+        content: store.IndexContent,
+        add: list[Article],
+        remove: set[str],
+        report: UpdateReport,
+        progress: bool = False,
+    ) -> None:
+        """Remove article ids, then add articles (new ids are chunked and embedded)."""
+        for article_id in remove:
+            if content.articles.pop(article_id, None) is not None:
+                report.articles_removed += 1
+                report.changed = True
+        fresh: dict[str, Article] = {}
+        for article in add:
+            existing = content.articles.get(article.article_id) or fresh.get(article.article_id)
+            if existing is not None:
+                if article.file != existing.file and article.file not in existing.extra_files:
+                    existing.extra_files.append(article.file)
+                    report.changed = True
+                if article.article_id in content.articles:
+                    report.articles_unchanged += 1
+                continue
+            fresh[article.article_id] = article
+        keep = [i for i, p in enumerate(content.passages) if p.article_id in content.articles]
+        dim = self.embedder.dimension
+        old_vectors = content.vector_matrix(dim)
+        passages = [content.passages[i] for i in keep]
+        tokens = [content.tokens[i] for i in keep]
+        vectors = [old_vectors[keep]] if keep else [np.zeros((0, dim), dtype=np.float32)]
+        if fresh:
+            new_passages = self.passages_for(list(fresh.values()))
+            new_vectors, new_tokens = self.encode(new_passages, fresh, progress)
+            passages += new_passages
+            tokens += new_tokens
+            vectors.append(new_vectors)
+            content.articles.update(fresh)
+            report.articles_added += len(fresh)
+            report.passages_embedded += len(new_passages)
+            report.changed = True
+        content.passages = passages
+        content.tokens = tokens
+        content.vectors = np.concatenate(vectors).astype(np.float32, copy=False)
+
+    def update_from_files(
+        self,
+        content: store.IndexContent,
+        sources: list[SourceFile],
+        report: UpdateReport,
+        progress: bool = True,
+    ) -> None:
+        """Bring the index in line with these files; unchanged files are skipped entirely."""
+        to_add: list[Article] = []
+        to_remove: set[str] = set()
+        for source in tqdm(sources, desc="reading", unit="file", disable=not progress):
+            digest = file_sha256(source.path)
+            if content.files.get(source.key) == digest:
+                report.files_skipped += 1
+                continue
+            result = ingest_path(source.path)
+            report.problems += [f"{source.key}: {p}" for p in result.problems]
+            for article in result.articles:
+                article.file = _rekey(article.file, source)
+            new_ids = {a.article_id for a in result.articles}
+            for article in list(content.articles.values()):
+                files = [article.file, *article.extra_files]
+                mine = [f for f in files if _file_of(f) == source.key]
+                if not mine or article.article_id in new_ids:
+                    continue
+                rest = [f for f in files if _file_of(f) != source.key]
+                if rest:  # still found elsewhere: only forget this file
+                    article.file, article.extra_files = rest[0], rest[1:]
+                    report.changed = True
+                else:
+                    to_remove.add(article.article_id)
+            to_add += result.articles
+            content.files[source.key] = digest
+            report.changed = True
+        self.apply(content, to_add, to_remove, report, progress)
+
+    def remove_articles(self, content: store.IndexContent, ids: set[str], report: UpdateReport):
+        missing = sorted(i for i in ids if i not in content.articles)
+        if missing:
+            raise KeyError(f"No article with id {', '.join(missing)} in the index.")
+        for article_id in ids:
+            article = content.articles[article_id]
+            for f in [article.file, *article.extra_files]:
+                content.files.pop(_file_of(f), None)  # a re-add of that file restores it
+        self.apply(content, [], ids, report)
+
+
+def _file_of(name: str) -> str:
+    """``news.jsonl#L3`` belongs to the file ``news.jsonl``."""
+    return name.split("#L", 1)[0]
+
+
+def _rekey(name: str, source: SourceFile) -> str:
+    base, sep, line = name.partition("#L")
+    return f"{source.key}{sep}{line}" if sep else source.key
+
+
+def build(
+    sources: list[SourceFile], out: Path, indexer: Indexer, progress: bool = True
+) -> tuple[UpdateReport, store.IndexContent]:
+    start = time.perf_counter()
+    content = store.IndexContent()
+    report = UpdateReport()
+    indexer.update_from_files(content, sources, report, progress)
+    report.changed = True
+    store.write_index(out, content, indexer.index_settings())
+    report.seconds = time.perf_counter() - start
+    return report, content
+
+
+def open_for_update(index_path: Path, indexer: Indexer) -> store.IndexContent:
+    manifest, content = store.load_content(index_path)
+    ident = indexer.embedder.identity
+    store.check_compatible(manifest, ident.name, ident.checksum, ident.dimension)
+    return content
