@@ -416,8 +416,12 @@ def check_compatible(manifest: dict, model_name: str, model_checksum: str, dimen
 
 
 def load_content(index_path: Path) -> tuple[dict, IndexContent]:
-    """Read a whole index back into memory (for updates and for serving)."""
-    version = resolve_version(index_path)
+    """Read the whole current index back into memory (for updates)."""
+    return load_version_content(resolve_version(index_path))
+
+
+def load_version_content(version: Path) -> tuple[dict, IndexContent]:
+    """Read one version directory into memory, verifying every file first."""
     manifest = read_manifest(version)
     verify_components(version, manifest)
     content = _read_sqlite(version / SQLITE)
@@ -435,12 +439,11 @@ def load_content(index_path: Path) -> tuple[dict, IndexContent]:
     return manifest, content
 
 
-def load_search_structures(index_path: Path, manifest: dict):
-    """The FAISS and BM25 indexes of the current version (``bm25`` is None when empty)."""
+def load_search_structures(version: Path, manifest: dict):
+    """The FAISS and BM25 indexes of a version directory (``bm25`` is None when empty)."""
     import bm25s
     import faiss
 
-    version = resolve_version(index_path)
     try:
         faiss_index = faiss.read_index(str(version / FAISS))
     except RuntimeError as exc:

@@ -1,0 +1,91 @@
+"""``python -m qa_service``: serve the HTTP API, or ask a question at the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from indexer import models, store
+from indexer.settings import get_settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from qa_service.app import create_app
+    from qa_service.state import ServiceState
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    state = ServiceState(settings, args.index)
+    print(f"loading the model and the index {args.index} ...", flush=True)
+    state.start()  # fail here, with a plain message, rather than inside uvicorn
+    app = create_app(settings=settings, state=state)
+    print(f"serving on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa_service.state import ServiceState
+
+    question = args.question.strip()
+    if not question:
+        print("error: the question is empty", file=sys.stderr)
+        return 2
+    state = ServiceState(get_settings(), args.index)
+    state.start()
+    engine = state.engine
+    result = engine.ask(question, args.top_k, args.mode)
+    if result.answer:
+        print(f"答案 / answer (confidence {result.answer.confidence:.2f}):")
+        print(f"  {result.answer.text}\n")
+    else:
+        print("No passage answers this question with enough confidence.\n")
+    for n, r in enumerate(result.passages, 1):
+        p = engine.index.passages[r.row]
+        a = engine.index.articles[p.article_id]
+        print(f"[{n}] {a.title}  ({a.date or 'date unknown'}, {a.source or 'source unknown'})")
+        print(f"    {p.file} characters {p.start}-{p.end}  score {r.hit.score:.3f}")
+        print(f"    {p.text[:160]}{'…' if len(p.text) > 160 else ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(
+        prog="python -m qa_service", description="Question answering over a news index."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the HTTP API and web page")
+    p.add_argument("--index", type=Path, default=settings.index_dir, help="index directory")
+    p.add_argument("--host", default=settings.host)
+    p.add_argument("--port", type=int, default=settings.port)
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("ask", help="answer one question and print the cited passages")
+    p.add_argument("question")
+    p.add_argument("--index", type=Path, default=settings.index_dir, help="index directory")
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=5,
+        choices=range(1, settings.max_top_k + 1),
+        metavar="N",
+        help=f"passages to show (1-{settings.max_top_k})",
+    )
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.set_defaults(func=cmd_ask)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (store.IndexStoreError, models.ModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,170 @@
+"""The question-answering engine in-process: what the HTTP app, the CLI and eval all call.
+
+An :class:`Engine` pairs one immutable :class:`LoadedIndex` with the shared model parts. The
+service swaps whole engines when the index changes, so a request works on one consistent
+index from start to end.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from indexer.embed import Embedder
+from indexer.tokenize import ChineseTokenizer
+from qa_service.answer import Answer, AnswerExtractor
+from qa_service.highlight import highlights
+from qa_service.index import LoadedIndex
+from qa_service.retrieval import Filters, Hit, QueryAnalysis, Retriever
+
+
+@dataclass
+class PassageResult:
+    row: int
+    hit: Hit
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class AskResult:
+    answer: Answer | None
+    passages: list[PassageResult]
+    analysis: QueryAnalysis
+    timings: dict[str, float]
+
+
+@dataclass
+class ArticleHit:
+    article_id: str
+    score: float
+    best_row: int
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+class Engine:
+    def __init__(
+        self,
+        index: LoadedIndex,
+        embedder: Embedder,
+        tokenizer: ChineseTokenizer,
+        extractor: AnswerExtractor | None = None,
+        fusion_weight: float = 1.0,
+    ) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.tokenizer = tokenizer
+        self.retriever = Retriever(index, embedder, tokenizer, fusion_weight)
+        self.extractor = extractor or AnswerExtractor(embedder)
+
+    # ------------------------------------------------------------- ask / search
+
+    def _results(self, hits: list[Hit], analysis: QueryAnalysis) -> list[PassageResult]:
+        terms = analysis.tokens
+        return [
+            PassageResult(h.row, h, highlights(self.index.passages[h.row].text, terms))
+            for h in hits
+        ]
+
+    def search(
+        self, query: str, top_k: int = 10, mode: str = "hybrid", filters: Filters | None = None
+    ) -> tuple[list[PassageResult], QueryAnalysis, dict[str, float]]:
+        start = time.perf_counter()
+        hits, analysis = self.retriever.search(query, top_k, mode, filters)
+        timings = {"retrieve_ms": _ms(start)}
+        return self._results(hits, analysis), analysis, timings
+
+    def ask(
+        self, question: str, top_k: int = 5, mode: str = "hybrid", filters: Filters | None = None
+    ) -> AskResult:
+        start = time.perf_counter()
+        vector = self.retriever.embed_query(question)
+        timings = {"embed_ms": _ms(start)}
+        t = time.perf_counter()
+        hits, analysis = self.retriever.search(question, top_k, mode, filters, vector=vector)
+        timings["retrieve_ms"] = _ms(t)
+        t = time.perf_counter()
+        if hits and hits[0].dense is None:  # bm25 mode: the answer still needs dense evidence
+            for h in hits:
+                h.dense = float(self.index.vectors[h.row] @ vector)
+        texts = [self.index.passages[h.row].text for h in hits]
+        answer = self.extractor.extract(vector, analysis, self.index.idf, hits, texts)
+        timings["answer_ms"] = _ms(t)
+        results = self._results(hits, analysis)
+        if answer:
+            for sentence in answer.sentences:
+                r = results[sentence.passage_index]
+                r.highlights = highlights(
+                    texts[sentence.passage_index], analysis.tokens, [(sentence.start, sentence.end)]
+                )
+        timings["total_ms"] = _ms(start)
+        return AskResult(answer, results, analysis, timings)
+
+    # ------------------------------------------------------------------ similar
+
+    def _overlapping_rows(self, row: int) -> set[int]:
+        """The passage itself, its overlapping neighbours and any passage with the same text."""
+        p = self.index.passages[row]
+        same = {row}
+        for other in self.index.article_passages(p.article_id):
+            q = self.index.passages[other]
+            if q.file == p.file and q.start < p.end and p.start < q.end:
+                same.add(other)
+        key = _squash(p.text)
+        same |= {i for i, q in enumerate(self.index.passages) if _squash(q.text) == key}
+        return same
+
+    def similar(
+        self,
+        *,
+        text: str | None = None,
+        passage_id: str | None = None,
+        article_id: str | None = None,
+        top_k: int = 10,
+        level: str = "passage",
+    ) -> list[PassageResult] | list[ArticleHit]:
+        """Nearest passages or articles; never the item asked about (KeyError if unknown)."""
+        exclude: set[int] = set()
+        exclude_articles: set[str] = set()
+        if passage_id is not None:
+            row = self.index.passage_by_id.get(passage_id)
+            if row is None:
+                raise KeyError(f"no passage with id {passage_id!r}")
+            vector = self.index.vectors[row]
+            exclude = self._overlapping_rows(row)
+            if level == "article":
+                exclude_articles.add(self.index.passages[row].article_id)
+        elif article_id is not None:
+            if article_id not in self.index.articles:
+                raise KeyError(f"no article with id {article_id!r}")
+            rows = self.index.article_passages(article_id)
+            if not rows:
+                return []
+            mean = self.index.vectors[rows].mean(axis=0)
+            vector = mean / (np.linalg.norm(mean) or 1.0)
+            exclude = set(rows)
+            exclude_articles.add(article_id)
+        else:
+            vector = self.embedder.encode_document([text or ""])[0]
+        want = top_k if level == "passage" else max(top_k * 8, 50)
+        hits, _ = self.retriever.search(
+            "", want, "dense", exclude_rows=exclude or None, vector=vector
+        )
+        if level == "passage":
+            return [PassageResult(h.row, h) for h in hits[:top_k]]
+        best: dict[str, ArticleHit] = {}
+        for h in hits:
+            aid = self.index.passages[h.row].article_id
+            if aid in exclude_articles or aid in best:
+                continue
+            best[aid] = ArticleHit(aid, h.score, h.row)
+        return list(best.values())[:top_k]
