@@ -1,0 +1,357 @@
+"""Gold sets: BEIR folders (corpus + queries + qrels) and question/answer-string files.
+
+Every problem with the input raises :class:`DatasetError` with a message a user can act on
+(which file, which line, what is wrong), never a bare ``KeyError`` or ``JSONDecodeError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+BEIR_QRELS_HEADER = ("query-id", "corpus-id", "score")
+_QRELS_CANDIDATES = ("qrels.tsv", "qrels/test.tsv")
+_MAX_EXAMPLES = 5
+
+
+class DatasetError(Exception):
+    """A gold set (or run/qrels file) is missing or malformed; the message says how."""
+
+
+@dataclass(frozen=True)
+class CorpusDoc:
+    doc_id: str
+    title: str
+    text: str
+
+
+@dataclass
+class BeirDataset:
+    name: str
+    corpus: dict[str, CorpusDoc]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    corpus_sha256: str
+
+    @property
+    def judged_query_ids(self) -> list[str]:
+        """Queries with at least one relevant (score >= 1) document, in queries.jsonl order.
+
+        Only these can be scored; the metrics skip the others.
+        """
+        return [
+            qid for qid in self.queries if any(rel >= 1 for rel in self.qrels.get(qid, {}).values())
+        ]
+
+
+@dataclass(frozen=True)
+class AnswerQuestion:
+    id: str
+    question: str
+    answers: list[str]
+    kind: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _iter_jsonl(path: Path, hasher: Any = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line; optionally feed raw bytes to hasher."""
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if hasher is not None:
+                hasher.update(raw)
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DatasetError(f"{path.name} line {lineno}: not valid UTF-8 ({e})") from None
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DatasetError(f"{path.name} line {lineno}: bad JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise DatasetError(
+                    f"{path.name} line {lineno}: expected a JSON object, got {type(obj).__name__}"
+                )
+            yield lineno, obj
+
+
+def _id_field(obj: dict[str, Any], key: str, where: str) -> str:
+    """An id may be a JSON string or integer (some exports write numbers); it becomes a str."""
+    if key not in obj:
+        raise DatasetError(f"{where}: missing `{key}`")
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise DatasetError(f"{where}: `{key}` must be a string, got {type(value).__name__}")
+    value = str(value)
+    if not value.strip():
+        raise DatasetError(f"{where}: `{key}` is empty")
+    return value
+
+
+def _str_field(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> str:
+    if key not in obj:
+        if required:
+            raise DatasetError(f"{where}: missing `{key}`")
+        return ""
+    value = obj[key]
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise DatasetError(f"{where}: `{key}` must be a string, got {type(value).__name__}")
+    return value
+
+
+def _examples(ids: list[str]) -> str:
+    shown = ", ".join(ids[:_MAX_EXAMPLES])
+    more = f" and {len(ids) - _MAX_EXAMPLES} more" if len(ids) > _MAX_EXAMPLES else ""
+    return f"{shown}{more}"
+
+
+def _require_file(path: Path, what: str, folder: Path) -> None:
+    if not path.is_file():
+        raise DatasetError(f"{what} not found: {path.relative_to(folder)} is missing in {folder}")
+
+
+# --------------------------------------------------------------------------- BEIR
+
+
+def _load_corpus(path: Path) -> tuple[dict[str, CorpusDoc], str]:
+    hasher = hashlib.sha256()
+    corpus: dict[str, CorpusDoc] = {}
+    first_line: dict[str, int] = {}
+    for lineno, obj in _iter_jsonl(path, hasher):
+        where = f"{path.name} line {lineno}"
+        doc_id = _id_field(obj, "_id", where)
+        text = _str_field(obj, "text", where)
+        title = _str_field(obj, "title", where, required=False)
+        if doc_id in corpus:
+            raise DatasetError(
+                f"{where}: duplicate _id {doc_id!r} (first on line {first_line[doc_id]})"
+            )
+        corpus[doc_id] = CorpusDoc(doc_id=doc_id, title=title, text=text)
+        first_line[doc_id] = lineno
+    if not corpus:
+        raise DatasetError(f"{path.name} is empty: no documents in {path}")
+    return corpus, hasher.hexdigest()
+
+
+def _load_queries(path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for lineno, obj in _iter_jsonl(path):
+        where = f"{path.name} line {lineno}"
+        qid = _id_field(obj, "_id", where)
+        text = _str_field(obj, "text", where)
+        if not text.strip():
+            raise DatasetError(f"{where}: query {qid!r} has empty `text`")
+        if qid in queries:
+            raise DatasetError(f"{where}: duplicate _id {qid!r} (first on line {first_line[qid]})")
+        queries[qid] = text
+        first_line[qid] = lineno
+    if not queries:
+        raise DatasetError(f"{path.name} is empty: no queries in {path}")
+    return queries
+
+
+def _parse_rel(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        f = float(value)
+    except ValueError:
+        return None
+    return int(f) if f.is_integer() else None
+
+
+def parse_beir_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """Read a BEIR qrels tsv (`query-id<TAB>corpus-id<TAB>score`, header optional).
+
+    Rows are tab-separated; a row without tabs may be separated by other white space.
+    A repeated (query, document) pair is an error, as in trec_eval.
+    """
+    qrels: dict[str, dict[str, int]] = {}
+    first_line: dict[tuple[str, str], int] = {}
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DatasetError(f"cannot read {path}: {e.strerror}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path.name}: not valid UTF-8 ({e})") from None
+    # split on "\n" only: str.splitlines() would also break on rare Unicode separators
+    for lineno, raw_line in enumerate(text.split("\n"), 1):
+        line = raw_line.rstrip("\r")
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3:
+            fields = line.split()
+        fields = [f.strip() for f in fields]
+        if lineno == 1 and tuple(f.lower() for f in fields) == BEIR_QRELS_HEADER:
+            continue
+        where = f"{path.name} line {lineno}"
+        if len(fields) != 3 or not fields[0] or not fields[1]:
+            raise DatasetError(
+                f"{where}: malformed row {line.strip()!r}; expected query-id, corpus-id, score"
+            )
+        qid, doc_id, raw_rel = fields
+        rel = _parse_rel(raw_rel)
+        if rel is None:
+            raise DatasetError(f"{where}: score {raw_rel!r} is not an integer")
+        if (qid, doc_id) in first_line:
+            raise DatasetError(
+                f"{where}: duplicate pair {qid} / {doc_id} (first on line {first_line[qid, doc_id]})"
+            )
+        first_line[qid, doc_id] = lineno
+        qrels.setdefault(qid, {})[doc_id] = rel
+    return qrels
+
+
+def _check_qrels_ids(
+    qrels: dict[str, dict[str, int]],
+    queries: dict[str, str],
+    corpus: dict[str, CorpusDoc],
+    qrels_name: str,
+) -> None:
+    unknown_q = [qid for qid in qrels if qid not in queries]
+    if unknown_q:
+        raise DatasetError(
+            f"{qrels_name} names {len(unknown_q)} query id(s) not in queries.jsonl: "
+            f"{_examples(unknown_q)}"
+        )
+    seen: set[str] = set()
+    unknown_d: list[str] = []
+    for docs in qrels.values():
+        for doc_id in docs:
+            if doc_id not in corpus and doc_id not in seen:
+                seen.add(doc_id)
+                unknown_d.append(doc_id)
+    if unknown_d:
+        raise DatasetError(
+            f"{qrels_name} names {len(unknown_d)} corpus id(s) not in corpus.jsonl: "
+            f"{_examples(unknown_d)}"
+        )
+
+
+def find_qrels(folder: Path) -> Path | None:
+    """The qrels file of a BEIR folder: `qrels.tsv`, else `qrels/test.tsv` (BEIR's own layout)."""
+    for candidate in _QRELS_CANDIDATES:
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
+
+
+def load_beir(folder: Path) -> BeirDataset:
+    """Load a BEIR folder; every qrels id must exist in the corpus and the queries."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise DatasetError(f"BEIR dataset not found: {folder} does not exist")
+    if not folder.is_dir():
+        raise DatasetError(f"BEIR dataset not found: {folder} is not a folder")
+    _require_file(folder / "corpus.jsonl", "BEIR dataset", folder)
+    _require_file(folder / "queries.jsonl", "BEIR dataset", folder)
+    qrels_path = find_qrels(folder)
+    if qrels_path is None:
+        raise DatasetError(
+            f"BEIR dataset not found: qrels.tsv (or qrels/test.tsv) is missing in {folder}"
+        )
+    corpus, sha = _load_corpus(folder / "corpus.jsonl")
+    queries = _load_queries(folder / "queries.jsonl")
+    qrels = parse_beir_qrels(qrels_path)
+    qrels_name = str(qrels_path.relative_to(folder))
+    if not qrels:
+        raise DatasetError(f"{qrels_name} is empty: no judgements in {qrels_path}")
+    _check_qrels_ids(qrels, queries, corpus, qrels_name)
+    return BeirDataset(
+        name=folder.resolve().name,
+        corpus=corpus,
+        queries=queries,
+        qrels=qrels,
+        corpus_sha256=sha,
+    )
+
+
+# --------------------------------------------------------------------------- answer sets
+
+
+def _answers_field(obj: dict[str, Any], where: str) -> list[str]:
+    if "answers" not in obj:
+        raise DatasetError(f"{where}: missing `answers`")
+    answers = obj["answers"]
+    if not isinstance(answers, list) or not answers:
+        raise DatasetError(f"{where}: `answers` must be a non-empty list of strings")
+    for a in answers:
+        if not isinstance(a, str) or not a.strip():
+            raise DatasetError(f"{where}: `answers` must hold non-empty strings, got {a!r}")
+    return list(answers)
+
+
+def load_answer_set(path: Path) -> list[AnswerQuestion]:
+    """Load a JSONL file of {id, question, answers[, kind, ...]}; unknown keys go to `extra`."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise DatasetError(f"answer set not found: {path} {what}")
+    items: list[AnswerQuestion] = []
+    first_line: dict[str, int] = {}
+    for lineno, obj in _iter_jsonl(path):
+        where = f"{path.name} line {lineno}"
+        qid = _id_field(obj, "id", where)
+        question = _str_field(obj, "question", where)
+        if not question.strip():
+            raise DatasetError(f"{where}: `question` is empty")
+        answers = _answers_field(obj, where)
+        kind = obj.get("kind")
+        if kind is not None and not isinstance(kind, str):
+            raise DatasetError(f"{where}: `kind` must be a string, got {type(kind).__name__}")
+        if qid in first_line:
+            raise DatasetError(f"{where}: duplicate id {qid!r} (first on line {first_line[qid]})")
+        first_line[qid] = lineno
+        extra = {k: v for k, v in obj.items() if k not in {"id", "question", "answers", "kind"}}
+        items.append(AnswerQuestion(qid, question, answers, kind, extra))
+    if not items:
+        raise DatasetError(f"{path.name} is empty: no questions in {path}")
+    return items
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
+def answer_hit(text: str, answers: list[str]) -> bool:
+    """True if `text` contains any answer, ignoring all white space and Latin letter case.
+
+    White space is dropped on both sides because extracted Chinese news text often carries
+    layout spaces and line breaks inside words. An answer that is only white space never hits.
+    """
+    squashed = _squash(text)
+    return any((a := _squash(answer)) and a in squashed for answer in answers)
+
+
+def detect(path: Path) -> Literal["beir", "answers"]:
+    """A folder is a BEIR set; a `.jsonl` file is an answer set."""
+    path = Path(path)
+    if path.is_dir():
+        return "beir"
+    if path.is_file() and path.suffix.lower() == ".jsonl":
+        return "answers"
+    if not path.exists():
+        raise DatasetError(f"dataset not found: {path} does not exist")
+    raise DatasetError(
+        f"unknown dataset kind: {path} is neither a BEIR folder nor a .jsonl answer set"
+    )
