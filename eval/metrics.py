@@ -1,0 +1,183 @@
+"""Document-level retrieval metrics: the one place they are defined.
+
+The definitions follow trec_eval (and so pytrec_eval), which the tests check to 1e-9:
+
+* a document is relevant when its qrels grade is >= 1 (trec_eval's default relevance level);
+* ``Recall@k``  = relevant documents in the top k / relevant documents judged (``recall_k``);
+* ``Hit@k``     = 1 if any relevant document is in the top k (``success_k``);
+* ``MRR@10``    = 1 / rank of the first relevant document if it is in the top 10, else 0
+  (``recip_rank`` on a run cut at 10);
+* ``nDCG@k``    = DCG@k / ideal DCG@k with gain = grade and discount log2(rank + 1)
+  (``ndcg_cut_k``; negative grades give no gain).
+
+A run given as ``{doc_id: score}`` is ranked the way trec_eval ranks a run file: score
+descending, ties by doc id descending (byte order of the UTF-8 ids, which is code point
+order). A run given as a list is taken in the order given.
+
+Averaging differs from trec_eval in two deliberate ways: a query in the qrels that the run
+does not answer counts as 0 (trec_eval's ``-c``), and a query whose qrels hold no relevant
+document is skipped and listed in ``MetricReport.skipped`` (trec_eval would score it 0 and
+count it, which only dilutes the mean).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+Ranked = Sequence[tuple[str, float]]
+Run = Mapping[str, Ranked | Mapping[str, float]]
+Qrels = Mapping[str, Mapping[str, int]]
+
+DEFAULT_KS: tuple[int, ...] = (1, 3, 5, 10)
+RELEVANCE_LEVEL = 1
+
+
+@dataclass
+class MetricReport:
+    """Means over the scored queries, and each scored query's values."""
+
+    mean: dict[str, float]
+    per_query: dict[str, dict[str, float]]
+    skipped: list[str] = field(default_factory=list)
+    """Queries in the qrels with no relevant document: not scored, not in the means."""
+    missing: list[str] = field(default_factory=list)
+    """Scored queries the run has no documents for: they count as 0."""
+
+    @property
+    def num_queries(self) -> int:
+        return len(self.per_query)
+
+
+def metric_names(ks: Iterable[int] = DEFAULT_KS, mrr_k: int = 10) -> list[str]:
+    """The keys `evaluate` fills, in display order."""
+    ks = _check_ks(ks)
+    return (
+        [f"Recall@{k}" for k in ks]
+        + [f"Hit@{k}" for k in ks]
+        + [f"MRR@{mrr_k}"]
+        + [f"nDCG@{k}" for k in ks]
+    )
+
+
+def trec_order(scores: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Rank ``{doc_id: score}`` as trec_eval does: score descending, then doc id descending."""
+    for doc_id, score in scores.items():
+        if math.isnan(score):
+            raise ValueError(f"score of {doc_id!r} is NaN")
+    return sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)
+
+
+def collapse_to_docs(ranked: Ranked) -> list[tuple[str, float]]:
+    """Keep each document's first (best-ranked) entry of a ranked passage list.
+
+    Give it ``(doc_id, score)`` per passage in rank order; the result is a document ranking
+    where a document sits at the rank of its best passage.
+    """
+    seen: set[str] = set()
+    out: list[tuple[str, float]] = []
+    for doc_id, score in ranked:
+        if doc_id not in seen:
+            seen.add(doc_id)
+            out.append((doc_id, score))
+    return out
+
+
+def _check_ks(ks: Iterable[int]) -> list[int]:
+    ks = list(ks)
+    if not ks:
+        raise ValueError("ks is empty")
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"cutoff k must be a positive integer, got {k!r}")
+    return sorted(set(ks))
+
+
+def _doc_ids(qid: str, docs: Ranked | Mapping[str, float]) -> list[str]:
+    if isinstance(docs, Mapping):
+        return [doc_id for doc_id, _ in trec_order(docs)]
+    ids = [doc_id for doc_id, _ in docs]
+    if len(set(ids)) != len(ids):
+        dup = next(d for i, d in enumerate(ids) if d in ids[:i])
+        raise ValueError(
+            f"run for query {qid!r} lists document {dup!r} twice; "
+            "collapse passages to documents first (collapse_to_docs)"
+        )
+    return ids
+
+
+def _dcg(gains: Iterable[float]) -> float:
+    total = 0.0
+    for i, gain in enumerate(gains):
+        if gain > 0:
+            total += gain / math.log2(i + 2)
+    return total
+
+
+def _score_query(
+    ranked: list[str], rels: Mapping[str, int], ks: list[int], mrr_k: int
+) -> dict[str, float]:
+    num_rel = sum(1 for r in rels.values() if r >= RELEVANCE_LEVEL)
+    grades = [rels.get(doc_id, 0) for doc_id in ranked]
+    is_rel = [g >= RELEVANCE_LEVEL for g in grades]
+    ideal = sorted((r for r in rels.values() if r >= RELEVANCE_LEVEL), reverse=True)
+
+    values: dict[str, float] = {}
+    for k in ks:
+        found = sum(is_rel[:k])
+        values[f"Recall@{k}"] = found / num_rel
+        values[f"Hit@{k}"] = 1.0 if found else 0.0
+    first = next((i + 1 for i, rel in enumerate(is_rel) if rel), None)
+    values[f"MRR@{mrr_k}"] = 1.0 / first if first is not None and first <= mrr_k else 0.0
+    for k in ks:
+        values[f"nDCG@{k}"] = _dcg(grades[:k]) / _dcg(ideal[:k])
+    return values
+
+
+def evaluate(
+    run: Run, qrels: Qrels, ks: Iterable[int] = DEFAULT_KS, mrr_k: int = 10
+) -> MetricReport:
+    """Score `run` against `qrels` at each cutoff in `ks` (see the module doc for definitions).
+
+    Queries in the run but not in the qrels are ignored.
+    """
+    ks = _check_ks(ks)
+    if isinstance(mrr_k, bool) or not isinstance(mrr_k, int) or mrr_k < 1:
+        raise ValueError(f"mrr_k must be a positive integer, got {mrr_k!r}")
+    names = metric_names(ks, mrr_k)
+    per_query: dict[str, dict[str, float]] = {}
+    skipped: list[str] = []
+    missing: list[str] = []
+    for qid, rels in qrels.items():
+        if not any(r >= RELEVANCE_LEVEL for r in rels.values()):
+            skipped.append(qid)
+            continue
+        docs = run.get(qid)
+        ranked = _doc_ids(qid, docs) if docs is not None else []
+        if not ranked:
+            missing.append(qid)
+        scores = _score_query(ranked, rels, ks, mrr_k)
+        per_query[qid] = {name: scores[name] for name in names}
+    if not per_query:
+        raise ValueError("nothing to evaluate: no query in the qrels has a relevant document")
+    n = len(per_query)
+    mean = {name: math.fsum(v[name] for v in per_query.values()) / n for name in names}
+    return MetricReport(mean=mean, per_query=per_query, skipped=skipped, missing=missing)
+
+
+def percentile(values: Iterable[float], p: float) -> float:
+    """The p-th percentile (0..100) with linear interpolation, as ``numpy.percentile``."""
+    data = sorted(float(v) for v in values)
+    if not data:
+        raise ValueError("percentile of an empty sequence")
+    if not 0 <= p <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {p}")
+    index = (len(data) - 1) * (p / 100)
+    lo = math.floor(index)
+    hi = min(lo + 1, len(data) - 1)
+    t = index - lo
+    a, b = data[lo], data[hi]
+    # numpy's lerp: interpolate from the nearer end, which keeps the result within [a, b]
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
