@@ -1,0 +1,152 @@
+"""The index directory: atomic versions, verification at load, refusal of foreign indexes.
+
+These tests are about the store, so they use synthetic content (random unit vectors in place
+of embeddings, see tests/helpers/synthetic.py); retrieval quality is tested elsewhere with
+the real model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer import store
+from tests.helpers import synthetic
+
+
+def test_write_and_read_back(tmp_path):
+    path = tmp_path / "index"
+    c = synthetic.content(4)
+    store.write_index(path, c, synthetic.settings())
+    manifest, back = store.load_content(path)
+    assert manifest["counts"] == {"articles": 4, "passages": 12, "files": 1, "sources": 1}
+    assert [p.passage_id for p in back.passages] == [p.passage_id for p in c.passages]
+    assert np.allclose(back.vectors, c.vectors)
+    assert back.articles["art0-00001"].title == "标题1"
+    assert back.tokens == c.tokens
+    faiss_index, bm25 = store.load_search_structures(store.resolve_version(path), manifest)
+    assert faiss_index.ntotal == 12 and bm25 is not None
+    # the nearest neighbour of a stored vector is itself: vector id == passage row
+    _, ids = faiss_index.search(c.vectors[5:6], 1)
+    assert ids[0][0] == 5
+
+
+def test_no_pickle_anywhere(tmp_path):
+    path = tmp_path / "index"
+    store.write_index(path, synthetic.content(2), synthetic.settings())
+    for f in store.resolve_version(path).rglob("*"):
+        if f.is_file():
+            assert b"\x80\x04\x95" not in f.read_bytes()[:64], f"{f.name} looks like a pickle"
+    np.load(store.resolve_version(path) / store.VECTORS, allow_pickle=False)
+
+
+def test_old_versions_are_cleaned_up(tmp_path):
+    path = tmp_path / "index"
+    for seed in range(4):
+        store.write_index(path, synthetic.content(2, seed=seed), synthetic.settings())
+    versions = [p for p in tmp_path.iterdir() if p.name.startswith(".index.v")]
+    assert len(versions) == 2  # the current one and the previous one (for open readers)
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name or ".link" in p.name]
+
+
+def test_refuses_a_foreign_directory(tmp_path):
+    path = tmp_path / "index"
+    path.mkdir()
+    (path / "notes.txt").write_text("mine")
+    with pytest.raises(store.IndexStoreError, match="not an index made by this tool"):
+        store.write_index(path, synthetic.content(1), synthetic.settings())
+    assert (path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda v: (v / store.VECTORS).write_bytes((v / store.VECTORS).read_bytes()[:-100]),
+            "truncated",
+        ),
+        (lambda v: (v / store.SQLITE).unlink(), "missing"),
+        (
+            lambda v: (v / store.FAISS).write_bytes(b"x" * (v / store.FAISS).stat().st_size),
+            "checksum",
+        ),
+        (lambda v: (v / store.MANIFEST).write_text("{not json"), "damaged"),
+        (lambda v: (v / store.MANIFEST).unlink(), "missing"),
+    ],
+)
+def test_damaged_index_is_refused_clearly(tmp_path, damage, message):
+    path = tmp_path / "index"
+    store.write_index(path, synthetic.content(3), synthetic.settings())
+    damage(store.resolve_version(path))
+    with pytest.raises(store.IndexStoreError, match=message) as err:
+        store.load_content(path)
+    assert "Rebuild" in str(err.value)
+
+
+def test_other_format_version_is_refused(tmp_path):
+    path = tmp_path / "index"
+    store.write_index(path, synthetic.content(1), synthetic.settings())
+    manifest_path = store.resolve_version(path) / store.MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 99
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(store.IndexStoreError, match="format version 99"):
+        store.load_content(path)
+
+
+def test_other_model_or_dimension_is_refused(tmp_path):
+    path = tmp_path / "index"
+    store.write_index(path, synthetic.content(1), synthetic.settings())
+    manifest, _ = store.load_content(path)
+    store.check_compatible(manifest, "multilingual-e5-small", "abc123", 384)
+    with pytest.raises(store.IndexStoreError, match="built with model 'multilingual-e5-small'"):
+        store.check_compatible(manifest, "embeddinggemma-300m", "def", 768)
+    with pytest.raises(store.IndexStoreError, match="checksum"):
+        store.check_compatible(manifest, "multilingual-e5-small", "zzz999", 384)
+    with pytest.raises(store.IndexStoreError, match="384-dimensional"):
+        store.check_compatible(manifest, "multilingual-e5-small", "abc123", 768)
+
+
+def test_missing_index_says_how_to_build_one(tmp_path):
+    with pytest.raises(store.IndexStoreError, match="python -m indexer build"):
+        store.load_content(tmp_path / "nothing")
+
+
+def test_sigkill_during_writes_leaves_old_or_new_index(tmp_path):
+    """Kill a real writer process at many moments; the index must always load whole."""
+    path = tmp_path / "index"
+    sizes = (300, 500)  # two known contents, big enough that a write takes a while
+    store.write_index(path, synthetic.content(sizes[0], seed=0), synthetic.settings())
+    helper = Path(__file__).parent / "helpers" / "write_loop.py"
+    seen = set()
+    killed_mid_write = 0
+    for delay in (0.05, 0.2, 0.35, 0.5, 0.8, 1.1, 1.5, 2.0):
+        proc = subprocess.Popen(
+            [sys.executable, str(helper), str(path), ",".join(map(str, sizes))],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        manifest, content = store.load_content(path)
+        faiss_index, _ = store.load_search_structures(store.resolve_version(path), manifest)
+        n = manifest["counts"]["articles"]
+        assert n in sizes
+        assert len(content.articles) == n and faiss_index.ntotal == 3 * n
+        seen.add(n)
+        killed_mid_write += any(".tmp" in p.name for p in tmp_path.iterdir())
+    assert seen == set(sizes), "the writer should have completed some writes"
+    assert killed_mid_write >= 2, "most kills should land inside a write"
+    # leftovers of killed writes are cleaned by the next successful write
+    store.write_index(path, synthetic.content(2), synthetic.settings())
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "index"]
+    assert len(leftovers) <= 2
