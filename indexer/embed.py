@@ -53,7 +53,7 @@ class Embedder:
             str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
         )
         info = models.describe(path)
-        dim = self.model.get_sentence_embedding_dimension() or info.dimension or 0
+        dim = self.model.get_embedding_dimension() or info.dimension or 0
         self.identity = ModelIdentity(info.name, info.checksum, int(dim))
 
     @property
