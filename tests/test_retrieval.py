@@ -1,0 +1,62 @@
+"""Retrieval quality on the seed index with the real model: names, numbers, languages."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa_service.retrieval import Filters
+
+
+def top_texts(engine, query, mode="hybrid", k=1, filters=None):
+    results, _, _ = engine.search(query, k, mode, filters)
+    return [engine.index.passages[r.row].text for r in results]
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("重庆鑫景特种玻璃有限公司", "鑫景特种玻璃"),
+        ("神驰机电", "神驰机电"),
+        ("大足南站", "大足南站"),
+        ("D1851", "D1851"),
+        ("绵阳市", "绵阳"),
+    ],
+)
+def test_bm25_ranks_the_passage_naming_a_place_or_company_first(engine, query, expected):
+    assert expected in top_texts(engine, query, "bm25")[0]
+
+
+def test_english_question_gets_no_bm25_noise(engine):
+    results, analysis, _ = engine.search("How large is the Beibei economic development zone?", 3)
+    assert analysis.coverage == 0.0
+    dense, _, _ = engine.search("How large is the Beibei economic development zone?", 3, "dense")
+    assert [r.row for r in results] == [r.row for r in dense]
+
+
+def test_hybrid_finds_paraphrase_and_number(engine):
+    assert "172.6" in "".join(top_texts(engine, "北碚经开区一共规划了多大面积？", k=3))
+
+
+def test_no_duplicate_passages(engine):
+    results, _, _ = engine.search("成渝地区双城经济圈建设", 50)
+    rows = [r.row for r in results]
+    assert len(rows) == len(set(rows))
+
+
+def test_filters(engine):
+    any_article = next(iter(engine.index.articles.values()))
+    results, _, _ = engine.search(
+        "经济", 20, "hybrid", Filters(article_ids=[any_article.article_id])
+    )
+    assert results and {engine.index.passages[r.row].article_id for r in results} == {
+        any_article.article_id
+    }
+    dated = [a for a in engine.index.articles.values() if a.date]
+    if dated:
+        day = dated[0].date
+        results, _, _ = engine.search("经济", 20, "hybrid", Filters(date_from=day, date_to=day))
+        assert results
+        for r in results:
+            assert engine.index.articles[engine.index.passages[r.row].article_id].date == day
+    results, _, _ = engine.search("经济", 20, "dense", Filters(source="不存在的报纸"))
+    assert results == []
