@@ -13,11 +13,21 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Span:
-    """A piece of cleaned text and where it came from in the raw file."""
+    """A piece of cleaned text and where it came from in the raw file.
+
+    ``runs`` is the offset map of ``text`` in run-length form: ``(index_in_text, raw_offset)``
+    where each stretch of consecutive raw characters begins (cleaning removed white space
+    between stretches). It lets a chunker cite any sub-range of ``text`` back to raw offsets
+    (``indexer.clean.raw_range``). Empty means ``text`` is a verbatim copy of ``raw[start:end]``.
+    ``markup_before`` says that non-white-space markup (a markdown ``#`` or list bullet) sits
+    in raw between the previous paragraph and this one, so no passage may run across it.
+    """
 
     text: str
     start: int
     end: int
+    runs: tuple[tuple[int, int], ...] = field(default=(), compare=False, repr=False)
+    markup_before: bool = field(default=False, compare=False, repr=False)
 
 
 @dataclass
