@@ -1,6 +1,6 @@
 """Articles into passages: sentence-aware, sized in characters, each cited to raw offsets.
 
-Sentences end at 。！？!?…；; (a run of them), together with any closing quotes or brackets that
+Sentences end at 。！？!?…；; or a Latin full stop before white space (a run of them), together with any closing quotes or brackets that
 follow (``…了。”``), and at paragraph ends. A sentence longer than ``maximum`` is cut at clause
 marks (，、:：) and, failing those, hard; nothing else is ever cut mid-sentence.
 
@@ -43,11 +43,11 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
     bounds: list[tuple[int, int]] = []
     begin, i, n = 0, 0, len(text)
     while i < n:
-        if text[i] not in TERMINATORS:
+        if not _terminates(text, i):
             i += 1
             continue
         j = i + 1
-        while j < n and text[j] in TERMINATORS:
+        while j < n and _terminates(text, j):
             j += 1
         while j < n and _closes(text, begin, j):
             j += 1
@@ -64,6 +64,14 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
         if e > s:
             trimmed.append((s, e))
     return trimmed
+
+
+def _terminates(text: str, i: int) -> bool:
+    """A sentence terminator; a Latin ``.`` only before white space or the end (not ``1.25``)."""
+    ch = text[i]
+    if ch == ".":
+        return i + 1 == len(text) or text[i + 1].isspace()
+    return ch in TERMINATORS
 
 
 def _closes(text: str, begin: int, j: int) -> bool:

@@ -105,11 +105,14 @@ def clean(
 
 
 def is_closed(text: str) -> bool:
-    """Does ``text`` end a sentence (terminator, optionally followed by closing quotes)?"""
+    """Does ``text`` end a sentence (terminator, optionally followed by closing quotes)?
+
+    A Latin full stop counts here too (``…in 2023.``): at the end of a paragraph it is one.
+    """
     t = text.rstrip()
     while t and t[-1] in CLOSERS:
         t = t[:-1].rstrip()
-    return bool(t) and t[-1] in TERMINATORS
+    return bool(t) and (t[-1] in TERMINATORS or t[-1] == ".")
 
 
 def is_continuation(previous: str, following: str) -> bool:

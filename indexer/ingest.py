@@ -467,9 +467,13 @@ def article_from_record(record: Any, file: str) -> Article:
     text: str = record["text"]
     blocks = _blocks(text, line_paragraphs=True)
     _classify(blocks)
-    for b in blocks:
+    for k, b in enumerate(blocks):
         if b.kind == MARKER:
             b.kind = BODY
+        prev = blocks[k - 1] if k else None
+        opened = prev is not None and prev.kind == BODY and not is_closed(prev.text)
+        if b.kind == BODY and not opened and _strict_heading(b):
+            b.kind = SECTION  # a heading line inside the text, as on a page
     paragraphs = [_span(text, g[0], g[-1], False) for g in _paragraph_groups(blocks)]
     title_text = record["title"]
     title = clean(title_text, keep_spaces=not has_inserted_spaces(title_text)).text
