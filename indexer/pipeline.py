@@ -192,7 +192,7 @@ class Indexer:
                 report.files_skipped += 1
                 continue
             result = ingest_path(source.path)
-            report.problems += [f"{source.key}: {p}" for p in result.problems]
+            report.problems += result.problems
             for article in result.articles:
                 article.file = _rekey(article.file, source)
             new_ids = {a.article_id for a in result.articles}

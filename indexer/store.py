@@ -160,6 +160,16 @@ def _span_json(span: Span | None) -> str | None:
     )
 
 
+def _para_row(p: Span) -> list:
+    """A paragraph with its offset map, so stored articles can be chunked again exactly."""
+    return [p.text, p.start, p.end, [list(r) for r in p.runs], p.markup_before]
+
+
+def _para_from_row(row: list) -> Span:
+    text, start, end, runs, markup_before = row
+    return Span(text, start, end, tuple(tuple(r) for r in runs), markup_before)
+
+
 def _write_sqlite(path: Path, content: IndexContent) -> None:
     conn = sqlite3.connect(path)
     try:
@@ -177,9 +187,7 @@ def _write_sqlite(path: Path, content: IndexContent) -> None:
                     a.content_hash,
                     a.file,
                     _span_json(a.title_span),
-                    json.dumps(
-                        [[p.text, p.start, p.end] for p in a.paragraphs], ensure_ascii=False
-                    ),
+                    json.dumps([_para_row(p) for p in a.paragraphs], ensure_ascii=False),
                 )
                 for a in content.articles.values()
             ],
@@ -229,7 +237,7 @@ def _read_sqlite(path: Path) -> IndexContent:
                 article_id=aid,
                 title=title,
                 file=file,
-                paragraphs=[Span(*p) for p in json.loads(paragraphs)],
+                paragraphs=[_para_from_row(p) for p in json.loads(paragraphs)],
                 title_span=Span(*ts) if ts else None,
                 date=date,
                 byline=byline,

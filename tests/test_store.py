@@ -150,3 +150,20 @@ def test_sigkill_during_writes_leaves_old_or_new_index(tmp_path):
     store.write_index(path, synthetic.content(2), synthetic.settings())
     leftovers = [p for p in tmp_path.iterdir() if p.name != "index"]
     assert len(leftovers) <= 2
+
+
+def test_paragraph_offset_maps_survive_a_round_trip(tmp_path):
+    from indexer.ingest import ingest_text
+    from tests.conftest import SEEDS
+
+    page = "003_c39b219bdb99aca7.txt"
+    articles = ingest_text((SEEDS / page).read_text(encoding="utf-8"), page)
+    c = synthetic.content(0)
+    c.articles = {a.article_id: a for a in articles}
+    store.write_index(tmp_path / "index", c, synthetic.settings())
+    _, back = store.load_content(tmp_path / "index")
+    for a in articles:
+        b = back.articles[a.article_id]
+        assert [(p.text, p.start, p.end, p.runs, p.markup_before) for p in b.paragraphs] == [
+            (p.text, p.start, p.end, p.runs, p.markup_before) for p in a.paragraphs
+        ]
