@@ -96,6 +96,7 @@ class Engine:
         if hits and hits[0].dense is None:  # bm25 mode: the answer still needs dense evidence
             for h in hits:
                 h.dense = float(self.index.vectors[h.row] @ vector)
+            analysis.background = self.retriever.background(vector)
         texts = [self.index.passages[h.row].text for h in hits]
         answer = self.extractor.extract(vector, analysis, self.index.idf, hits, texts)
         timings["answer_ms"] = _ms(t)

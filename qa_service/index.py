@@ -29,6 +29,7 @@ class LoadedIndex:
     dates: np.ndarray  # per passage, ISO string or "" (for date filters)
     sources: np.ndarray  # per passage, source or ""
     idf: dict[str, float]
+    background: np.ndarray  # a fixed, evenly spaced sample of vectors (see Retriever.background)
 
     @property
     def passages(self) -> list[Passage]:
@@ -62,6 +63,13 @@ def _idf(tokens: list[list[str]]) -> dict[str, float]:
     return {t: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for t, d in df.items()}
 
 
+def _background(vectors: np.ndarray | None, size: int = 2048) -> np.ndarray:
+    if vectors is None or len(vectors) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    step = max(1, len(vectors) // size)
+    return np.ascontiguousarray(vectors[::step][:size])
+
+
 def from_content(
     path: Path, version: str, manifest: dict, content: store.IndexContent, faiss_index, bm25
 ):
@@ -87,6 +95,7 @@ def from_content(
         dates=dates,
         sources=sources,
         idf=_idf(content.tokens),
+        background=_background(content.vectors),
     )
 
 

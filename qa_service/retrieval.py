@@ -51,6 +51,7 @@ class Hit:
 class QueryAnalysis:
     tokens: list[str]
     coverage: float = 0.0
+    background: float = 0.0  # the query's median similarity to the collection
     matched: set[str] = field(default_factory=set)
 
 
@@ -113,6 +114,11 @@ class Retriever:
             scores, ids = self.index.faiss_index.search(query, min(k, len(allowed)), params=params)
         return {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
 
+    def background(self, vector: np.ndarray) -> float:
+        """Median similarity of the query to (a fixed sample of) the collection."""
+        sample = self.index.background
+        return float(np.median(sample @ vector)) if len(sample) else 0.0
+
     def analyse(self, query: str) -> QueryAnalysis:
         return QueryAnalysis(self.tokenizer.tokenize(query))
 
@@ -169,6 +175,7 @@ class Retriever:
         if mode in ("dense", "hybrid"):
             if vector is None:
                 vector = self.embed_query(query)
+            analysis.background = self.background(vector)
             dense = self.dense(vector, want, mask)
         if mode in ("bm25", "hybrid"):
             keyword = self.bm25(analysis, want, mask)
