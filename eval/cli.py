@@ -81,21 +81,12 @@ def _answers_engine(session: Session, args, settings: Settings, tmp: Path):
     return session.engine(args.index or settings.index_dir, settings)
 
 
-def _subset(dataset, limit: int | None) -> list[str] | None:
-    if not limit:
-        return None
-    import hashlib
-
-    ids = dataset.judged_query_ids
-    return sorted(ids, key=lambda q: hashlib.sha1(q.encode()).hexdigest())[:limit]
-
-
 def run_one(session: Session, args, settings: Settings, mode: str, tmp: Path) -> runner.EvalResult:
     progress = not args.quiet
     if detect(args.dataset) == "beir":
         dataset, engine = _beir_engine(session, args.dataset, settings, progress)
         result, run = runner.run_beir(
-            engine, dataset, mode, args.k, _subset(dataset, args.limit), progress
+            engine, dataset, mode, args.k, runner.fixed_subset(dataset, args.limit), progress
         )
         if getattr(args, "run_file", None):
             write_run(args.run_file, run, f"newsqa-{mode}")

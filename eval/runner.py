@@ -17,12 +17,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from indexer.ingest import article_from_record
 from tqdm import tqdm
 
 from eval.datasets import AnswerQuestion, BeirDataset, answer_hit
 from eval.metrics import collapse_to_docs, evaluate, percentile
 from indexer import store
+from indexer.ingest import article_from_record
 from indexer.pipeline import Indexer, UpdateReport
 from indexer.settings import Settings
 from qa_service.engine import Engine
@@ -80,6 +80,14 @@ def beir_index(dataset: BeirDataset, indexer: Indexer, cache_dir: Path, progress
     indexer.apply(content, articles, set(), UpdateReport(), progress=progress)
     store.write_index(path, content, indexer.index_settings())
     return path
+
+
+def fixed_subset(dataset: BeirDataset, limit: int | None) -> list[str] | None:
+    """A fixed sample of ``limit`` judged queries: the same ids on every machine and run."""
+    if not limit:
+        return None
+    ids = dataset.judged_query_ids
+    return sorted(ids, key=lambda q: hashlib.sha1(q.encode()).hexdigest())[:limit]
 
 
 def run_beir(
