@@ -219,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--plot", type=Path, default=Path("recall.png"), help="PNG of Recall@k")
     p.set_defaults(func=cmd_compare)
+
+    from eval import bench
+
+    bench.add_parser(sub)
     return parser
 
 
