@@ -256,6 +256,17 @@ def test_ask_cite_highlight_similar_and_article(driver, base_url):
     assert drv.find_element(By.ID, "ask").is_enabled(), "the loading state ended"
     assert not drv.find_element(By.ID, "status").is_displayed()
     assert drv.find_element(By.ID, "confidence").is_displayed()
+    # The source filter offers the index's newspapers (from /stats).
+    stats = json.loads(urllib.request.urlopen(base_url + "/stats", timeout=WAIT).read())
+    options = wait_for(
+        drv,
+        lambda d: (
+            [o.get_attribute("value") for o in d.find_elements(By.CSS_SELECTOR, "#sources option")]
+            or False
+        ),
+        "the source hints",
+    )
+    assert options == stats["sources"]
 
     # The passages: numbered, located in their file, highlighted exactly where the API says.
     passages = drv.find_elements(By.CSS_SELECTOR, "#passages .passage")
@@ -303,7 +314,7 @@ def test_ask_cite_highlight_similar_and_article(driver, base_url):
     )
     assert len(items) == len(api_similar["results"])
     first = items[0].find_element(By.TAG_NAME, "a")
-    assert first.text == api_similar["results"][0]["title"]
+    assert first.text == (api_similar["results"][0]["title"] or "（无标题）")
     assert "#/article/" in first.get_attribute("href")
     assert box.is_displayed()
     shot(drv, "03-similar")
@@ -320,11 +331,36 @@ def test_ask_cite_highlight_similar_and_article(driver, base_url):
     assert squash("".join(text_of(drv, m) for m in marks)) == squash(passage_text)
     assert in_viewport(drv, marks[0])
     article_id = target.get_attribute("data-article-id")
-    article = json.loads(urllib.request.urlopen(f"{base_url}/articles/{article_id}").read())
+    with urllib.request.urlopen(f"{base_url}/articles/{article_id}", timeout=WAIT) as r:
+        article = json.loads(r.read())
     paragraphs = drv.find_elements(By.CSS_SELECTOR, "#article-body p")
     assert [text_of(drv, p) for p in paragraphs] == [p["text"] for p in article["paragraphs"]]
     assert drv.title.startswith(article["title"])
     shot(drv, "04-article")
+
+    # Another passage of the same article, further down: marked exactly and scrolled to.
+    last = article["passages"][-1]
+    drv.get(f"{base_url}/#/article/{article_id}?p={last['passage_id']}")
+    wait_for(
+        drv,
+        lambda d: (
+            squash(
+                "".join(
+                    text_of(d, m) for m in d.find_elements(By.CSS_SELECTOR, "mark.passage-mark")
+                )
+            )
+            == squash(last["text"])
+        ),
+        "the last passage marked",
+    )
+    marks = drv.find_elements(By.CSS_SELECTOR, "#article-body mark.passage-mark")
+    assert in_viewport(drv, marks[0])
+    assert (
+        f"{last['file']}:{last['start']}–{last['end']}"
+        in drv.find_element(By.ID, "article-cite").text
+    )
+    shot(drv, "04b-article-last-passage")
+    drv.back()
 
     # Back to the answer: the results are still there, without asking again.
     drv.find_element(By.ID, "article-back").click()

@@ -448,7 +448,7 @@
               el(
                 "li",
                 { "data-testid": "similar-item" },
-                el("a", { href: articleHash(r.article_id, r.best_passage_id), text: r.title || r.article_id }),
+                el("a", { href: articleHash(r.article_id, r.best_passage_id), text: r.title || "（无标题）" }),
                 " ",
                 el("span", {
                   class: "muted",
@@ -691,8 +691,28 @@
     focusPassage(Number(link.dataset.n));
   });
 
+  /** Offer the index's newspapers and date range in the filters (a nicety: errors are ignored). */
+  async function loadFilterHints() {
+    try {
+      const stats = await api("GET", "/stats");
+      const list = $("sources");
+      if (list && Array.isArray(stats.sources)) {
+        list.replaceChildren(...stats.sources.filter((x) => typeof x === "string").map((x) => el("option", { value: x })));
+      }
+      const range = Array.isArray(stats.date_range) ? stats.date_range : [];
+      const iso = (d) => (typeof d === "string" && /^\d{4}-\d{2}-\d{2}$/.test(d) ? d : null);
+      for (const input of [ui.dateFrom, ui.dateTo]) {
+        if (iso(range[0])) input.min = range[0];
+        if (iso(range[1])) input.max = range[1];
+      }
+    } catch (_) {
+      /* the filters work without the hints */
+    }
+  }
+
   window.addEventListener("hashchange", route);
   window.addEventListener("popstate", route);
   route();
+  loadFilterHints();
   if (!window.location.hash || window.location.hash === "#/") ui.question.focus();
 })();
