@@ -140,22 +140,36 @@ class Indexer:
         report: UpdateReport,
         progress: bool = False,
     ) -> None:
-        """Remove article ids, then add articles (new ids are chunked and embedded)."""
+        """Remove article ids, then add articles; only new content is chunked and embedded.
+
+        An article whose id is known but whose text changed replaces the old one. An article
+        whose text is already indexed under another id is a duplicate: the stored one gains
+        this file instead of a second copy.
+        """
         for article_id in remove:
             if content.articles.pop(article_id, None) is not None:
                 report.articles_removed += 1
                 report.changed = True
+        by_hash = {a.content_hash: a for a in content.articles.values()}
         fresh: dict[str, Article] = {}
         for article in add:
-            existing = content.articles.get(article.article_id) or fresh.get(article.article_id)
+            same_id = content.articles.get(article.article_id) or fresh.get(article.article_id)
+            if same_id is not None and same_id.content_hash != article.content_hash:
+                if content.articles.pop(article.article_id, None) is not None:
+                    report.articles_removed += 1
+                fresh.pop(article.article_id, None)
+                by_hash.pop(same_id.content_hash, None)
+                same_id = None
+            existing = same_id or by_hash.get(article.content_hash)
             if existing is not None:
                 if article.file != existing.file and article.file not in existing.extra_files:
                     existing.extra_files.append(article.file)
                     report.changed = True
-                if article.article_id in content.articles:
+                if existing.article_id in content.articles:
                     report.articles_unchanged += 1
                 continue
             fresh[article.article_id] = article
+            by_hash[article.content_hash] = article
         keep = [i for i, p in enumerate(content.passages) if p.article_id in content.articles]
         dim = self.embedder.dimension
         old_vectors = content.vector_matrix(dim)
