@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import tempfile
@@ -71,14 +72,30 @@ def _beir_engine(session: Session, folder: Path, settings: Settings, progress: b
     return dataset, session.engine(path, settings)
 
 
-def _answers_engine(session: Session, args, settings: Settings, tmp: Path):
-    if getattr(args, "sources", None):
-        from indexer.pipeline import build, iter_sources
+INDEX_SETTINGS = (
+    "model",
+    "model_dtype",
+    "chunk_target_chars",
+    "chunk_max_chars",
+    "chunk_overlap_sentences",
+    "faiss_kind",
+    "user_dict",
+    "bm25_k1",
+    "bm25_b",
+)
 
-        path = tmp / f"index-{abs(hash(json.dumps(settings.model_dump(mode='json'))))}"
+
+def _answers_engine(session: Session, args, settings: Settings, tmp: Path):
+    """An engine over --index, or over a fresh index of --sources (one per index settings)."""
+    if not getattr(args, "sources", None):
+        return session.engine(args.index or settings.index_dir, settings)
+    from indexer.pipeline import build, iter_sources
+
+    key = json.dumps([str(getattr(settings, k)) for k in INDEX_SETTINGS])
+    path = tmp / f"index-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    if not path.exists():
         build(iter_sources(args.sources), path, session.indexer(settings), progress=False)
-        return session.engine(path, settings)
-    return session.engine(args.index or settings.index_dir, settings)
+    return session.engine(path, settings)
 
 
 def run_one(session: Session, args, settings: Settings, mode: str, tmp: Path) -> runner.EvalResult:

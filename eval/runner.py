@@ -103,7 +103,7 @@ def run_beir(
     latencies = []
     for qid in tqdm(qids, desc=f"{dataset.name} {mode}", unit="q", disable=not progress):
         start = time.perf_counter()
-        results, _, _ = engine.search(dataset.queries[qid], PASSAGE_DEPTH, mode)
+        results, _, _ = engine.search(dataset.queries[qid], PASSAGE_DEPTH, mode, highlight=False)
         latencies.append((time.perf_counter() - start) * 1000)
         ranked = [(engine.index.passages[r.row].article_id, r.hit.score) for r in results]
         run[qid] = collapse_to_docs(ranked)[:RUN_DEPTH]
@@ -176,4 +176,6 @@ def describe_settings(settings: Settings) -> dict:
         "chunk_max_chars": settings.chunk_max_chars,
         "chunk_overlap_sentences": settings.chunk_overlap_sentences,
         "faiss": settings.faiss_kind,
+        "fusion": settings.fusion,
+        "fusion_weight": settings.fusion_weight,
     }

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     bm25_b: float = 0.75
     user_dict: Path | None = None
 
+    # Hybrid fusion: "evidence" (BM25 weighted by how much of the query it matched),
+    # "linear" (fixed weight) or "rrf" (reciprocal rank). See BENCHMARKS.md for the choice.
+    fusion: str = Field("evidence", pattern="^(evidence|linear|rrf)$")
+    fusion_weight: float = 1.0
+
     # FAISS: "flat" (exact), "hnsw" or "ivf".
     faiss_kind: str = Field("flat", pattern="^(flat|hnsw|ivf)$")
 

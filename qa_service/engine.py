@@ -59,11 +59,12 @@ class Engine:
         tokenizer: ChineseTokenizer,
         extractor: AnswerExtractor | None = None,
         fusion_weight: float = 1.0,
+        fusion: str = "evidence",
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.tokenizer = tokenizer
-        self.retriever = Retriever(index, embedder, tokenizer, fusion_weight)
+        self.retriever = Retriever(index, embedder, tokenizer, fusion_weight, fusion=fusion)
         self.extractor = extractor or AnswerExtractor(embedder)
 
     # ------------------------------------------------------------- ask / search
@@ -76,11 +77,18 @@ class Engine:
         ]
 
     def search(
-        self, query: str, top_k: int = 10, mode: str = "hybrid", filters: Filters | None = None
+        self,
+        query: str,
+        top_k: int = 10,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+        highlight: bool = True,
     ) -> tuple[list[PassageResult], QueryAnalysis, dict[str, float]]:
         start = time.perf_counter()
         hits, analysis = self.retriever.search(query, top_k, mode, filters)
         timings = {"retrieve_ms": _ms(start)}
+        if not highlight:
+            return [PassageResult(h.row, h) for h in hits], analysis, timings
         return self._results(hits, analysis), analysis, timings
 
     def ask(

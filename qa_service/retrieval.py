@@ -80,11 +80,13 @@ class Retriever:
         tokenizer: ChineseTokenizer,
         fusion_weight: float = 1.0,
         query_cache_size: int = 1024,
+        fusion: str = "evidence",
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.tokenizer = tokenizer
         self.fusion_weight = fusion_weight
+        self.fusion = fusion
         self._embed_cached = lru_cache(maxsize=query_cache_size)(self._embed_query)
 
     # ------------------------------------------------------------------ signals
@@ -198,10 +200,12 @@ class Retriever:
         rows = set(dense) | set(keyword)
         if not rows:
             return []
+        if self.fusion == "rrf":
+            return self._rrf(dense, keyword)
         d_lo = min(dense.values(), default=0.0)
         d_hi = max(dense.values(), default=1.0)
         b_hi = max(keyword.values(), default=0.0)
-        weight = self.fusion_weight * coverage
+        weight = self.fusion_weight * (coverage if self.fusion == "evidence" else 1.0)
         # Rows BM25 found outside the dense top list get their exact dense score.
         extra = sorted(set(keyword) - set(dense))
         if extra:
@@ -215,3 +219,13 @@ class Retriever:
             b_norm = b / b_hi if b_hi > 0 else 0.0
             hits.append(Hit(r, d_norm + weight * b_norm, dense=d, bm25=keyword.get(r)))
         return hits
+
+    @staticmethod
+    def _rrf(dense: dict[int, float], keyword: dict[int, float], k: int = 60) -> list[Hit]:
+        """Reciprocal-rank fusion over the signals that found something."""
+        scores: dict[int, float] = {}
+        for signal in (dense, keyword):
+            ranked = sorted(signal, key=lambda r: -signal[r])
+            for rank, row in enumerate(ranked, 1):
+                scores[row] = scores.get(row, 0.0) + 1.0 / (k + rank)
+        return [Hit(r, s, dense=dense.get(r), bm25=keyword.get(r)) for r, s in scores.items()]

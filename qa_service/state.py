@@ -11,10 +11,9 @@ import logging
 import threading
 from pathlib import Path
 
-from indexer.ingest import article_from_record
-
 from indexer import store
 from indexer.embed import Embedder
+from indexer.ingest import article_from_record
 from indexer.pipeline import Indexer, UpdateReport
 from indexer.settings import Settings
 from indexer.tokenize import ChineseTokenizer
@@ -66,7 +65,14 @@ class ServiceState:
         except store.IndexStoreError as exc:
             self.load_error = str(exc)
             raise
-        self.engine = Engine(index, self.embedder, self.tokenizer, self.extractor)
+        self.engine = Engine(
+            index,
+            self.embedder,
+            self.tokenizer,
+            self.extractor,
+            fusion_weight=self.settings.fusion_weight,
+            fusion=self.settings.fusion,
+        )
         self.load_error = None
 
     # ------------------------------------------------------------------- writes
