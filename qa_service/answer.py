@@ -1,8 +1,8 @@
 """Extractive answers: the sentence or two from the top passages that best answer a question.
 
-Each candidate sentence is scored by how close its embedding is to the question (this is what
-carries English and paraphrased questions) plus how much of the question's keyword weight it
-contains (what pins down names and numbers). The answer cites the passages its sentences came
+Each candidate sentence is scored by how much of the question's keyword weight and character
+bigrams it contains (what pins down names and numbers); when the question shares few words with
+the passages (English or paraphrased questions), by how close its embedding is to the question. The answer cites the passages its sentences came
 from with ``[n]`` marks. Confidence comes from the retrieval evidence of the best passage; below
 ``min_confidence`` there is no answer rather than a confident wrong sentence.
 """
@@ -53,6 +53,11 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _bigrams(text: str) -> set[str]:
+    chars = [ch for ch in text.lower() if ch.isalnum()]
+    return {a + b for a, b in zip(chars, chars[1:], strict=False)}
+
+
 def confidence(dense_margin: float | None, coverage: float) -> float:
     """Map the evidence for the top passage to [0, 1].
 
@@ -70,15 +75,23 @@ def confidence(dense_margin: float | None, coverage: float) -> float:
 
 class AnswerExtractor:
     def __init__(
-        self, embedder: Embedder, min_confidence: float = 0.26, cache_size: int = 20000
+        self,
+        embedder: Embedder,
+        min_confidence: float = 0.26,
+        cache_size: int = 20000,
+        lexical_enough: float = 0.5,
     ) -> None:
         self.embedder = embedder
         self.min_confidence = min_confidence
         self.cache_size = cache_size
         self._vectors: dict[str, np.ndarray] = {}
+        # Keyword coverage above which sentences are scored by shared words alone: embedding
+        # candidate sentences costs more than the rest of a request (see BENCHMARKS.md).
+        self.lexical_enough = lexical_enough
 
     def extract(
         self,
+        query_text: str,
         query_vector: np.ndarray,
         analysis: QueryAnalysis,
         idf: dict[str, float],
@@ -98,15 +111,19 @@ class AnswerExtractor:
         candidates = candidates[:MAX_SENTENCES]
         if not candidates:
             return None
-        vectors = self._sentence_vectors([c.text for c in candidates])
-        sims = vectors @ query_vector
         weights = {t: idf.get(t, 0.0) for t in set(analysis.tokens)}
         total = sum(weights.values())
-        for c, sim in zip(candidates, sims.tolist(), strict=True):
-            lexical = (
-                sum(w for t, w in weights.items() if t in c.text.lower()) / total if total else 0.0
-            )
-            c.score = sim + 0.15 * lexical - 0.01 * c.passage_index
+        bigrams = _bigrams(query_text)
+        for c in candidates:
+            lowered = c.text.lower()
+            lexical = sum(w for t, w in weights.items() if t in lowered) / total if total else 0.0
+            overlap = len(bigrams & _bigrams(c.text)) / len(bigrams) if bigrams else 0.0
+            c.score = 0.6 * lexical + 0.4 * overlap - 0.02 * c.passage_index
+        if analysis.coverage < self.lexical_enough:
+            # Few shared words (English or paraphrased questions): let meaning decide.
+            vectors = self._sentence_vectors([c.text for c in candidates])
+            for c, sim in zip(candidates, (vectors @ query_vector).tolist(), strict=True):
+                c.score = sim + 0.15 * c.score
         ranked = sorted(candidates, key=lambda c: -c.score)
         chosen = [ranked[0]]
         if (

@@ -106,7 +106,7 @@ class Engine:
                 h.dense = float(self.index.vectors[h.row] @ vector)
             analysis.background = self.retriever.background(vector)
         texts = [self.index.passages[h.row].text for h in hits]
-        answer = self.extractor.extract(vector, analysis, self.index.idf, hits, texts)
+        answer = self.extractor.extract(question, vector, analysis, self.index.idf, hits, texts)
         timings["answer_ms"] = _ms(t)
         results = self._results(hits, analysis)
         if answer:
