@@ -8,10 +8,12 @@ inner product is cosine similarity (what the FAISS index expects).
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from indexer import models
 from indexer.settings import Settings, get_settings
@@ -55,6 +57,9 @@ class Embedder:
         info = models.describe(path)
         dim = self.model.get_embedding_dimension() or info.dimension or 0
         self.identity = ModelIdentity(info.name, info.checksum, int(dim))
+        # One forward pass at a time: torch already spreads one pass over every core, and
+        # concurrent passes from server threads only thrash the CPU caches and threads.
+        self._lock = threading.Lock()
 
     @property
     def dimension(self) -> int:
@@ -63,14 +68,27 @@ class Embedder:
     def _encode(self, fn, texts: list[str], batch_size: int | None, progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = fn(
-            texts,
-            batch_size=batch_size or self.settings.embed_batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        batch = batch_size or self.settings.embed_batch_size
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths pad less
+        texts = [texts[i] for i in order]
+        parts = []
+        with tqdm(total=len(texts), desc="embedding", unit="passage", disable=not progress) as bar:
+            for i in range(0, len(texts), batch):
+                # Locked per batch, so a long indexing job never stalls queries for long.
+                with self._lock:
+                    parts.append(
+                        fn(
+                            texts[i : i + batch],
+                            batch_size=batch,
+                            normalize_embeddings=True,
+                            convert_to_numpy=True,
+                            show_progress_bar=False,
+                        )
+                    )
+                bar.update(len(parts[-1]))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        vectors[order] = np.concatenate(parts)
+        return vectors
 
     def encode_query(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         return self._encode(self.model.encode_query, texts, batch_size, False)
