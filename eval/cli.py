@@ -73,6 +73,7 @@ def _beir_engine(session: Session, folder: Path, settings: Settings, progress: b
 
 
 INDEX_SETTINGS = (
+    "tokenizer_mode",
     "model",
     "model_dtype",
     "chunk_target_chars",

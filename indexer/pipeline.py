@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from indexer import store
+from indexer import store, tokenize
 from indexer.chunk import chunk_article
 from indexer.embed import Embedder
 from indexer.ingest import ingest_path
 from indexer.schema import Article, Passage
 from indexer.settings import Settings, get_settings
-from indexer.tokenize import ChineseTokenizer
 
 SOURCE_SUFFIXES = (".txt", ".md", ".jsonl")
 
@@ -90,7 +89,7 @@ class Indexer:
     ) -> None:
         self.settings = settings or get_settings()
         self.embedder = embedder or Embedder(model, self.settings)
-        self.tokenizer = ChineseTokenizer(user_dict=self.settings.user_dict)
+        self.tokenizer = tokenize.from_settings(self.settings)
 
     def index_settings(self) -> store.IndexSettings:
         s = self.settings

@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     chunk_max_chars: int = 350
     chunk_overlap_sentences: int = 1
 
-    # BM25.
+    # BM25: jieba mode ("search", "precise" or "full", see BENCHMARKS.md) and parameters.
+    tokenizer_mode: str = Field("search", pattern="^(search|precise|full)$")
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     user_dict: Path | None = None

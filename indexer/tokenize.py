@@ -37,6 +37,11 @@ def _is_meaningful(token: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in token)
 
 
+def from_settings(settings) -> ChineseTokenizer:
+    """The tokenizer the settings describe: indexing and querying must build it the same way."""
+    return ChineseTokenizer(mode=settings.tokenizer_mode, user_dict=settings.user_dict)
+
+
 class ChineseTokenizer:
     """jieba segmentation with our filtering; ``mode`` is ``search``, ``precise`` or ``full``."""
 

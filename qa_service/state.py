@@ -11,7 +11,7 @@ import logging
 import threading
 from pathlib import Path
 
-from indexer import store
+from indexer import store, tokenize
 from indexer.embed import Embedder
 from indexer.ingest import article_from_record
 from indexer.pipeline import Indexer, UpdateReport
@@ -51,7 +51,7 @@ class ServiceState:
         if self.embedder is None:
             self.embedder = Embedder(settings=self.settings)
         if self.tokenizer is None:
-            self.tokenizer = ChineseTokenizer(user_dict=self.settings.user_dict)
+            self.tokenizer = tokenize.from_settings(self.settings)
         if self.extractor is None:
             self.extractor = AnswerExtractor(self.embedder)
         self.embedder.encode_query(["预热"])  # first call pays torch's one-off costs
@@ -62,6 +62,13 @@ class ServiceState:
             index = loaded_index.load(self.index_path)
             ident = self.embedder.identity
             store.check_compatible(index.manifest, ident.name, ident.checksum, ident.dimension)
+            built_with = index.manifest["settings"]["tokenizer"]
+            if built_with != self.tokenizer.fingerprint:
+                raise store.IndexStoreError(
+                    f"The index was tokenized with {built_with}, but this service tokenizes "
+                    f"with {self.tokenizer.fingerprint}: keyword search would miss. Set "
+                    "NEWSQA_TOKENIZER_MODE / NEWSQA_USER_DICT as at build time, or rebuild."
+                )
         except store.IndexStoreError as exc:
             self.load_error = str(exc)
             raise
