@@ -131,9 +131,8 @@ def test_persists_across_restart(settings, index_copy, embedder):
 def test_add_during_concurrent_reads(settings, index_copy, embedder):
     """Readers never get a 5xx or a half-written index while articles are added."""
     app = make_app(settings, index_copy, embedder)
-    with TestClient(app) as warm:  # loads the model and index (lifespan)
-        before = warm.get("/stats").json()["articles"]
     with serve(app) as base:
+        before = httpx.get(f"{base}/stats").json()["articles"]
         failures: list[str] = []
         counts: set[int] = set()
         stop = threading.Event()
@@ -178,8 +177,6 @@ def test_openai_client_embeddings(settings, seed_index, embedder):
     import openai
 
     app = make_app(settings, seed_index, embedder)
-    with TestClient(app):
-        pass
     with serve(app) as base:
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused")
         res = client.embeddings.create(

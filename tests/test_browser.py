@@ -16,11 +16,8 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -28,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, SEEDS
+from tests.helpers.server import serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -98,38 +96,12 @@ def browser_tools() -> None:
 @pytest.fixture(scope="module")
 def base_url(seed_index, embedder, settings):
     """The real service (uvicorn, in a thread) on a free port of 127.0.0.1."""
-    import uvicorn
-
     from qa_service.app import create_app
     from qa_service.state import ServiceState
 
     app = create_app(settings=settings, state=ServiceState(settings, seed_index, embedder=embedder))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + WAIT
-    while True:
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(url + "/readyz", timeout=5) as r,
-        ):
-            if r.status == 200:
-                break
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail(f"the service did not become ready on {url}")
-        time.sleep(0.2)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=15)
-    sock.close()
+    with serve(app, wait_s=WAIT) as url:
+        yield url
 
 
 @pytest.fixture
