@@ -172,6 +172,22 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_tokenizers(args) -> int:
+    session = Session(get_settings())
+    dataset = load_beir(args.dataset)
+    path = runner.beir_index(
+        dataset, session.indexer(), session.settings.data_dir / "eval-cache", not args.quiet
+    )
+    results = runner.bm25_tokenizer_study(
+        path, dataset, ["search", "precise", "full"], args.k, args.limit
+    )
+    names = list(next(iter(results.values())))
+    print(f"{'jieba mode':10} " + " ".join(f"{n:>10}" for n in names))
+    for mode, metrics in results.items():
+        print(f"{mode:10} " + " ".join(f"{metrics[n]:>10.4f}" for n in names))
+    return 0
+
+
 def _plot(rows, path: Path) -> None:
     import matplotlib
 
@@ -237,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--plot", type=Path, default=Path("recall.png"), help="PNG of Recall@k")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("tokenizers", help="BM25 alone with each jieba mode on a BEIR folder")
+    common(p)
+    p.set_defaults(func=cmd_tokenizers)
 
     from eval import bench
 

@@ -179,3 +179,30 @@ def describe_settings(settings: Settings) -> dict:
         "fusion": settings.fusion,
         "fusion_weight": settings.fusion_weight,
     }
+
+
+def bm25_tokenizer_study(
+    index_path: Path, dataset: BeirDataset, modes: list[str], ks: list[int], limit: int | None
+) -> dict[str, dict[str, float]]:
+    """BM25 alone over an existing index's passages, once per jieba mode (no embedding needed)."""
+    from indexer.pipeline import Indexer
+    from indexer.store import build_bm25
+    from indexer.tokenize import ChineseTokenizer
+
+    _, content = store.load_content(index_path)
+    texts = [Indexer.indexed_text(p, content.articles[p.article_id]) for p in content.passages]
+    qids = fixed_subset(dataset, limit) or dataset.judged_query_ids
+    results = {}
+    for mode in modes:
+        tokenizer = ChineseTokenizer(mode=mode)
+        bm25 = build_bm25(tokenizer.tokenize_many(texts), 1.2, 0.75)
+        run = {}
+        for qid in qids:
+            tokens = tokenizer.tokenize(dataset.queries[qid])
+            scores = bm25.get_scores(tokens) if tokens else []
+            ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[:PASSAGE_DEPTH]
+            run[qid] = collapse_to_docs(
+                [(content.passages[i].article_id, float(scores[i])) for i in ranked]
+            )[:RUN_DEPTH]
+        results[mode] = evaluate(run, {q: dataset.qrels[q] for q in qids}, ks).mean
+    return results
