@@ -13,8 +13,40 @@ import uuid
 access_log = logging.getLogger("qa_service.access")
 
 
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
 class BodyTooLarge(Exception):
     pass
+
+
+async def _buffered(receive, limit: int):
+    """Read the whole body here, refusing it past ``limit`` bytes, and replay it to the app.
+
+    Counting while the app reads would not do: the framework turns an error raised inside
+    its body parsing into a generic 400, and a chunked upload carries no Content-Length."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return _replay([message])
+        size += len(message.get("body", b""))
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}])
+
+
+def _replay(messages: list[dict]):
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 async def _send_json(send, status: int, detail: str, request_id: str) -> None:
@@ -54,25 +86,17 @@ class RequestMiddleware:
             await send(message)
 
         limit = settings.max_body_bytes
-        received = 0
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge
-            return message
-
         try:
             problem = self._reject(method, headers, limit)
             if problem:
                 await _send_json(send_wrapper, problem[0], problem[1], rid)
                 return
-            await asyncio.wait_for(
-                self.app(scope, limited_receive, send_wrapper), settings.request_timeout_s
-            )
+
+            async def handle() -> None:
+                body = await _buffered(receive, limit) if method in BODY_METHODS else receive
+                await self.app(scope, body, send_wrapper)
+
+            await asyncio.wait_for(handle(), settings.request_timeout_s)
         except BodyTooLarge:
             if not status["started"]:
                 await _send_json(send_wrapper, 413, f"request body over {limit} bytes", rid)
@@ -98,7 +122,7 @@ class RequestMiddleware:
 
     @staticmethod
     def _reject(method: str, headers: dict[str, str], limit: int) -> tuple[int, str] | None:
-        if method not in ("POST", "PUT", "PATCH"):
+        if method not in BODY_METHODS:
             return None
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):

@@ -11,6 +11,13 @@ from contextlib import contextmanager
 import uvicorn
 
 
+def free_port() -> int:
+    """A port free right now, for a server started in another process."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @contextmanager
 def serve(app, wait_s: float = 120.0):
     """Yield the base URL once the app has started (its lifespan loaded model and index)."""
