@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from indexer.clean import squash
+
 BEIR_QRELS_HEADER = ("query-id", "corpus-id", "score")
 _QRELS_CANDIDATES = ("qrels.tsv", "qrels/test.tsv")
 _MAX_EXAMPLES = 5
@@ -330,7 +332,7 @@ def load_answer_set(path: Path) -> list[AnswerQuestion]:
 
 
 def _squash(text: str) -> str:
-    return "".join(text.split()).casefold()
+    return squash(text).casefold()
 
 
 def answer_hit(text: str, answers: list[str]) -> bool:

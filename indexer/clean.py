@@ -60,6 +60,12 @@ class Cleaned:
         return Span(self.text, start, end, runs=compress(self.offsets))
 
 
+def squash(text: str) -> str:
+    """``text`` with all white space removed: the form in which a citation and its source
+    characters are equal (see the module docstring)."""
+    return "".join(text.split())
+
+
 def _latin(ch: str) -> bool:
     return ch.isalnum() and unicodedata.east_asian_width(ch) not in ("W", "F")
 

@@ -35,7 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from indexer.clean import DATELINE, clean, compress, has_inserted_spaces, is_closed
+from indexer.clean import DATELINE, clean, compress, has_inserted_spaces, is_closed, squash
 from indexer.schema import Article, Span
 
 SUFFIXES = (".txt", ".md", ".jsonl")
@@ -142,7 +142,7 @@ def _blocks(raw: str, start: int = 0, *, line_paragraphs: bool = False) -> list[
         pos = nl + 1
     for b in blocks:
         piece = raw[b.start : b.end]
-        b.text, b.norm = _WS.sub("", piece), _WS.sub(" ", piece).strip()
+        b.text, b.norm = squash(piece), _WS.sub(" ", piece).strip()
     return blocks
 
 
@@ -311,8 +311,8 @@ def _span(raw: str, first: _Block, last: _Block, keep_spaces: bool) -> Span:
 
 def _ids(title: str, paragraphs: list[Span]) -> tuple[str, str]:
     """``(article_id, content_hash)``: sha1 of the white-space-free title and body."""
-    body = "\n".join(_WS.sub("", p.text) for p in paragraphs)
-    digest = hashlib.sha1((_WS.sub("", title) + "\x1f" + body).encode("utf-8")).hexdigest()
+    body = "\n".join(squash(p.text) for p in paragraphs)
+    digest = hashlib.sha1((squash(title) + "\x1f" + body).encode("utf-8")).hexdigest()
     return digest[:16], digest
 
 

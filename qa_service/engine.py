@@ -7,7 +7,6 @@ index from start to end.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -45,10 +44,6 @@ class ArticleHit:
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
 
 
 class Engine:
@@ -123,13 +118,11 @@ class Engine:
     def _overlapping_rows(self, row: int) -> set[int]:
         """The passage itself, its overlapping neighbours and any passage with the same text."""
         p = self.index.passages[row]
-        same = {row}
+        same = {row, *self.index.same_text_rows(row)}
         for other in self.index.article_passages(p.article_id):
             q = self.index.passages[other]
             if q.file == p.file and q.start < p.end and p.start < q.end:
                 same.add(other)
-        key = _squash(p.text)
-        same |= {i for i, q in enumerate(self.index.passages) if _squash(q.text) == key}
         return same
 
     def similar(

@@ -12,11 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from indexer import store
+from indexer.clean import squash
 from indexer.schema import Article, Passage
 
 
 @dataclass
 class LoadedIndex:
+    """Everything a request reads, precomputed at load so that no request scans the index."""
+
     path: Path
     version: str
     manifest: dict
@@ -26,9 +29,14 @@ class LoadedIndex:
     passage_by_id: dict[str, int]
     article_of: np.ndarray  # passage row -> article row
     article_ids: list[str]
-    dates: np.ndarray  # per passage, ISO string or "" (for date filters)
-    sources: np.ndarray  # per passage, source or ""
+    article_row: dict[str, int]
+    rows_of_article: list[list[int]]  # article row -> its passage rows, in order
+    dates: np.ndarray  # per passage, YYYYMMDD as int32, 0 when unknown (date filters)
+    source_names: list[str]  # distinct sources ("" for none)
+    source_of: np.ndarray  # per passage, index into source_names
+    rows_by_text: dict[int, list[int]]  # hash of the white-space-free text -> passage rows
     idf: dict[str, float]
+    max_idf: float  # what a query token the collection never saw weighs
     background: np.ndarray  # a fixed, evenly spaced sample of vectors (see Retriever.background)
 
     @property
@@ -44,13 +52,20 @@ class LoadedIndex:
         return self.content.vectors  # type: ignore[return-value]
 
     def article_passages(self, article_id: str) -> list[int]:
-        row = self._article_row.get(article_id)
-        if row is None:
-            return []
-        return np.flatnonzero(self.article_of == row).tolist()
+        row = self.article_row.get(article_id)
+        return [] if row is None else self.rows_of_article[row]
 
-    def __post_init__(self) -> None:
-        self._article_row = {a: i for i, a in enumerate(self.article_ids)}
+    def same_text_rows(self, row: int) -> list[int]:
+        """Passages whose text equals this one's, white space aside (the row itself included)."""
+        key = squash(self.passages[row].text)
+        return [
+            r for r in self.rows_by_text.get(hash(key), []) if squash(self.passages[r].text) == key
+        ]
+
+
+def date_number(iso: str | None) -> int:
+    """``2023-02-08`` -> 20230208, comparable as numbers; 0 for no date."""
+    return int(iso.replace("-", "")) if iso else 0
 
 
 def _idf(tokens: list[list[str]]) -> dict[str, float]:
@@ -72,16 +87,21 @@ def _background(vectors: np.ndarray | None, size: int = 2048) -> np.ndarray:
 
 def from_content(
     path: Path, version: str, manifest: dict, content: store.IndexContent, faiss_index, bm25
-):
+) -> LoadedIndex:
     article_ids = list(content.articles)
-    row_of = {a: i for i, a in enumerate(article_ids)}
-    article_of = np.array([row_of[p.article_id] for p in content.passages], dtype=np.int64)
-    dates = np.array(
-        [content.articles[p.article_id].date or "" for p in content.passages], dtype=object
-    )
-    sources = np.array(
-        [content.articles[p.article_id].source or "" for p in content.passages], dtype=object
-    )
+    article_row = {a: i for i, a in enumerate(article_ids)}
+    article_of = np.array([article_row[p.article_id] for p in content.passages], dtype=np.int64)
+    rows_of_article: list[list[int]] = [[] for _ in article_ids]
+    rows_by_text: dict[int, list[int]] = {}
+    for row, p in enumerate(content.passages):
+        rows_of_article[article_of[row]].append(row)
+        rows_by_text.setdefault(hash(squash(p.text)), []).append(row)
+    articles = [content.articles[a] for a in article_ids]
+    source_names = sorted({a.source or "" for a in articles})
+    source_code = {s: i for i, s in enumerate(source_names)}
+    per_article_source = np.array([source_code[a.source or ""] for a in articles], dtype=np.int32)
+    per_article_date = np.array([date_number(a.date) for a in articles], dtype=np.int32)
+    idf = _idf(content.tokens)
     return LoadedIndex(
         path=path,
         version=version,
@@ -92,9 +112,14 @@ def from_content(
         passage_by_id={p.passage_id: i for i, p in enumerate(content.passages)},
         article_of=article_of,
         article_ids=article_ids,
-        dates=dates,
-        sources=sources,
-        idf=_idf(content.tokens),
+        article_row=article_row,
+        rows_of_article=rows_of_article,
+        dates=per_article_date[article_of] if len(article_of) else np.zeros(0, np.int32),
+        source_names=source_names,
+        source_of=per_article_source[article_of] if len(article_of) else np.zeros(0, np.int32),
+        rows_by_text=rows_by_text,
+        idf=idf,
+        max_idf=max(idf.values(), default=1.0),
         background=_background(content.vectors),
     )
 

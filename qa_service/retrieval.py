@@ -22,7 +22,7 @@ import numpy as np
 
 from indexer.embed import Embedder
 from indexer.tokenize import ChineseTokenizer
-from qa_service.index import LoadedIndex
+from qa_service.index import LoadedIndex, date_number
 
 MODES = ("hybrid", "dense", "bm25")
 CANDIDATES = 100  # per signal, before fusion
@@ -61,14 +61,15 @@ def allowed_rows(index: LoadedIndex, filters: Filters | None) -> np.ndarray | No
         return None
     mask = np.ones(len(index.passages), dtype=bool)
     if filters.date_from:
-        mask &= (index.dates != "") & (index.dates >= filters.date_from)
+        mask &= index.dates >= date_number(filters.date_from)
     if filters.date_to:
-        mask &= (index.dates != "") & (index.dates <= filters.date_to)
+        mask &= (index.dates > 0) & (index.dates <= date_number(filters.date_to))
     if filters.source:
-        mask &= np.array([filters.source in s for s in index.sources], dtype=bool)
+        wanted = [i for i, name in enumerate(index.source_names) if filters.source in name]
+        mask &= np.isin(index.source_of, wanted)
     if filters.article_ids is not None:
-        wanted = {index._article_row[a] for a in filters.article_ids if a in index._article_row}
-        mask &= np.isin(index.article_of, list(wanted))
+        wanted = [index.article_row[a] for a in filters.article_ids if a in index.article_row]
+        mask &= np.isin(index.article_of, wanted)
     return mask
 
 
@@ -145,7 +146,7 @@ class Retriever:
 
     def _coverage(self, analysis: QueryAnalysis, row: int) -> None:
         idf = self.index.idf
-        unseen = max(idf.values(), default=1.0)
+        unseen = self.index.max_idf
         doc = set(self.index.content.tokens[row])
         query = set(analysis.tokens)
         total = sum(idf.get(t, unseen) for t in query)
