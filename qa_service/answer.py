@@ -2,22 +2,22 @@
 
 Each candidate sentence is scored by how much of the question's keyword weight and character
 bigrams it contains (what pins down names and numbers); when the question shares few words with
-the passages (English or paraphrased questions), by how close its embedding is to the question. The answer cites the passages its sentences came
-from with ``[n]`` marks. Confidence comes from the retrieval evidence of the best passage; below
-``min_confidence`` there is no answer rather than a confident wrong sentence.
+the passages (English or paraphrased questions), by how close its embedding is to the question.
+The answer cites the passages its sentences came from with ``[n]`` marks. Confidence comes from
+the retrieval evidence of the best passage; below ``min_confidence`` there is no answer rather
+than a confident wrong sentence.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from indexer.chunk import sentence_bounds
 from indexer.embed import Embedder
 from qa_service.retrieval import Hit, QueryAnalysis
 
-SENTENCE_END = re.compile(r"[^。！？；!?;\n]*(?:[。！？；!?;]+[”」’』\"]?|\n|$)")
 ANSWER_PASSAGES = 2  # the top passages sentences are drawn from
 MAX_SENTENCES = 16
 
@@ -40,16 +40,14 @@ class Answer:
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Spans of the sentences in ``text`` (white space trimmed, empty ones dropped)."""
+    """Spans of the sentences in ``text``: the indexer's sentences, and every line break ends
+    one too (a passage joins its paragraphs with ``\n``; a heading line has no full stop).
+    Scraps under four characters are dropped."""
     spans = []
-    for m in SENTENCE_END.finditer(text):
-        s, e = m.span()
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e - s >= 4:
-            spans.append((s, e))
+    offset = 0
+    for line in text.split("\n"):
+        spans += [(offset + s, offset + e) for s, e in sentence_bounds(line) if e - s >= 4]
+        offset += len(line) + 1
     return spans
 
 
