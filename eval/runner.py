@@ -22,6 +22,7 @@ from tqdm import tqdm
 from eval.datasets import AnswerQuestion, BeirDataset, answer_hit
 from eval.metrics import collapse_to_docs, evaluate, percentile
 from indexer import store
+from indexer.embed import resolve_dtype
 from indexer.ingest import article_from_record
 from indexer.pipeline import Indexer, UpdateReport
 from indexer.settings import Settings
@@ -56,8 +57,10 @@ def _latency(values: list[float]) -> dict[str, float]:
 
 
 def beir_cache_key(dataset: BeirDataset, indexer: Indexer) -> str:
+    """The corpus, every index setting and the dtype the vectors were computed in."""
     settings = json.dumps(asdict(indexer.index_settings()), sort_keys=True)
-    return hashlib.sha256(f"{dataset.corpus_sha256}|{settings}".encode()).hexdigest()[:16]
+    key = f"{dataset.corpus_sha256}|{settings}|{indexer.embedder.dtype}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def beir_index(dataset: BeirDataset, indexer: Indexer, cache_dir: Path, progress: bool) -> Path:
@@ -171,7 +174,7 @@ def run_answers(
 def describe_settings(settings: Settings) -> dict:
     return {
         "model": settings.model,
-        "dtype": settings.model_dtype,
+        "dtype": resolve_dtype(settings.model_dtype),
         "chunk_target_chars": settings.chunk_target_chars,
         "chunk_max_chars": settings.chunk_max_chars,
         "chunk_overlap_sentences": settings.chunk_overlap_sentences,

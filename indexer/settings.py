@@ -26,7 +26,8 @@ class Settings(BaseSettings):
 
     # Embedding model.
     model: str = "multilingual-e5-small"
-    model_dtype: str = Field("float32", pattern="^(float32|bfloat16)$")
+    # "auto": bfloat16 where the CPU computes it natively, else float32 (indexer.embed).
+    model_dtype: str = Field("auto", pattern="^(auto|float32|bfloat16)$")
     embed_batch_size: int = 32
     torch_threads: int = 0  # 0: let torch decide
 

@@ -19,7 +19,7 @@ from indexer.embed import Embedder
 from qa_service.retrieval import Hit, QueryAnalysis
 
 ANSWER_PASSAGES = 2  # the top passages sentences are drawn from
-MAX_SENTENCES = 16
+MAX_SENTENCES = 8  # 16 found no more answers on the seed set (BENCHMARKS.md)
 
 
 @dataclass

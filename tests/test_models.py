@@ -31,6 +31,32 @@ def test_chinese_question_is_closest_to_its_answer(embedder):
     assert sims[0] > sims[1] + 0.05
 
 
+def test_auto_dtype_is_bfloat16_only_where_the_cpu_has_it(monkeypatch):
+    from indexer import embed
+
+    assert embed.resolve_dtype("float32") == "float32"
+    assert embed.resolve_dtype("bfloat16") == "bfloat16"
+    monkeypatch.setattr(embed, "cpu_has_bf16", lambda: True)
+    assert embed.resolve_dtype("auto") == "bfloat16"
+    monkeypatch.setattr(embed, "cpu_has_bf16", lambda: False)
+    assert embed.resolve_dtype("auto") == "float32"
+
+
+def test_bfloat16_and_float32_vectors_agree(embedder, settings):
+    """An index built in one dtype is searched with queries in the other (auto differs by CPU)."""
+    from indexer.embed import Embedder
+
+    other = Embedder(
+        settings=settings, dtype="float32" if embedder.dtype == "bfloat16" else "bfloat16"
+    )
+    texts = [
+        "北碚经济技术开发区规划总面积172.6平方公里。",
+        "229名务工人员乘坐返粤专列赶赴广东复工。",
+    ]
+    a, b = embedder.encode_document(texts), other.encode_document(texts)
+    assert np.all(np.sum(a * b, axis=1) > 0.99)
+
+
 def test_english_question_finds_chinese_passage(embedder):
     q = embedder.encode_query(["How many migrant workers took the special train to Guangdong?"])[0]
     docs = embedder.encode_document(

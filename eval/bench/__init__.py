@@ -22,6 +22,7 @@ from pathlib import Path
 from eval.bench.common import REPO, load_average, machine
 
 DTYPES = ["float32", "bfloat16"]
+SERVE_DTYPES = ["auto", *DTYPES]  # auto: bfloat16 where the CPU has it (indexer.embed)
 
 
 def _header() -> None:
@@ -99,7 +100,7 @@ def add_parser(sub) -> None:
     s.add_argument("--index", type=Path, default=default_index)
     s.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     s.add_argument("--rounds", type=int, default=1, help="passes over the seed questions")
-    s.add_argument("--dtype", choices=DTYPES, default="float32")
+    s.add_argument("--dtype", choices=SERVE_DTYPES, default="auto")
     s.add_argument(
         "--code",
         type=Path,
@@ -160,7 +161,7 @@ def add_parser(sub) -> None:
     s = bsub.add_parser("corpus", help="index a real news corpus; search and ask latency")
     s.add_argument("--corpus", type=Path, required=True, help="JSON lines (.gz): id, date, text")
     s.add_argument("--limit", type=int, default=None, help="only the first N articles")
-    s.add_argument("--dtype", choices=DTYPES, default="bfloat16")
+    s.add_argument("--dtype", choices=SERVE_DTYPES, default="auto")
     s.add_argument("--questions", type=int, default=100)
     s.add_argument(
         "--out", type=Path, default=None, help="keep the index here (default: a temp dir)"
@@ -173,6 +174,6 @@ def add_parser(sub) -> None:
     s = bsub.add_parser("profile", help="where an /ask request spends its time (pyinstrument)")
     s.add_argument("--index", type=Path, default=default_index)
     s.add_argument("--limit", type=int, help="only the first N seed questions")
-    s.add_argument("--dtype", choices=DTYPES, default="float32")
+    s.add_argument("--dtype", choices=SERVE_DTYPES, default="auto")
     s.add_argument("--html", type=Path, help="also write pyinstrument's HTML report here")
     s.set_defaults(func=cmd_profile)

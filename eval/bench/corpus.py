@@ -122,10 +122,11 @@ def bench_corpus(
         out = Path(tmp.name) / "index"
     try:
         if reuse and out.exists():
-            row = {"corpus": name, "reused_index": str(out), "dtype": dtype}
+            row = {"corpus": name, "reused_index": str(out), "dtype": embedder.dtype}
         else:
             indexer = Indexer(settings, embedder=embedder)
-            row = _build_corpus_index(read_corpus(corpus, limit), name, indexer, out, dtype)
+            records = read_corpus(corpus, limit)
+            row = _build_corpus_index(records, name, indexer, out, embedder.dtype)
         rss0 = rss_mb()
         start = time.perf_counter()
         state = ServiceState(settings, out, embedder=embedder)

@@ -43,7 +43,7 @@ def bench_profile(index: Path, limit: int | None, dtype: str, html: Path | None)
         }
         for name, values in [("ask", totals), *stages.items()]
     }
-    print(f"{len(questions)} questions, index {index}, model dtype {dtype}")
+    print(f"{len(questions)} questions, index {index}, model dtype {state.embedder.dtype}")
     print(f"{'stage':14} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
     for name, row in summary.items():
         print(f"{name:14} {row['p50_ms']:>8} {row['p95_ms']:>8} {row['mean_ms']:>8}")
