@@ -86,10 +86,11 @@ class Indexer:
         settings: Settings | None = None,
         model: str | None = None,
         embedder: Embedder | None = None,
+        tokenizer: tokenize.ChineseTokenizer | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.embedder = embedder or Embedder(model, self.settings)
-        self.tokenizer = tokenize.from_settings(self.settings)
+        self.tokenizer = tokenizer or tokenize.from_settings(self.settings)
 
     def index_settings(self) -> store.IndexSettings:
         s = self.settings

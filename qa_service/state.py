@@ -86,8 +86,7 @@ class ServiceState:
 
     def _write(self, add, remove: set[str]) -> schemas.WriteResult:
         with self._write_lock:
-            indexer = Indexer(self.settings, embedder=self.embedder)
-            indexer.tokenizer = self.tokenizer
+            indexer = Indexer(self.settings, embedder=self.embedder, tokenizer=self.tokenizer)
             manifest, content = store.load_content(self.index_path)
             report = UpdateReport()
             indexer.apply(content, add, remove, report)
