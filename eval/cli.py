@@ -41,28 +41,37 @@ def _variant(text: str) -> tuple[str, dict[str, str]]:
 
 
 class Session:
-    """One model for all runs; engines built per index."""
+    """Models loaded once per (model, dtype) for all runs; engines built per index."""
 
     def __init__(self, settings: Settings) -> None:
-        from indexer.embed import Embedder
-
         self.settings = settings
-        self.embedder = Embedder(settings=settings)
+        self._embedders: dict[tuple[str, str], object] = {}
 
     def with_settings(self, overrides: dict) -> Settings:
         return self.settings.model_validate(self.settings.model_dump() | overrides)
 
+    def embedder(self, settings: Settings | None = None):
+        from indexer.embed import Embedder, resolve_dtype
+
+        settings = settings or self.settings
+        key = (settings.model, resolve_dtype(settings.model_dtype))
+        if key not in self._embedders:
+            self._embedders[key] = Embedder(settings=settings)
+        return self._embedders[key]
+
     def engine(self, index_path: Path, settings: Settings | None = None):
         from qa_service.state import ServiceState
 
-        state = ServiceState(settings or self.settings, index_path, embedder=self.embedder)
+        settings = settings or self.settings
+        state = ServiceState(settings, index_path, embedder=self.embedder(settings))
         state.start()
         return state.engine
 
     def indexer(self, settings: Settings | None = None):
         from indexer.pipeline import Indexer
 
-        return Indexer(settings or self.settings, embedder=self.embedder)
+        settings = settings or self.settings
+        return Indexer(settings, embedder=self.embedder(settings))
 
 
 def _beir_engine(session: Session, folder: Path, settings: Settings, progress: bool):
