@@ -7,6 +7,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,28 +61,40 @@ def running_server(
     port = free_port()
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"} | (extra_env or {})
     cmd = [sys.executable, "-m", "qa_service", "serve", "--index", str(index.resolve())]
-    proc = subprocess.Popen(
-        [*cmd, "--port", str(port)],
-        cwd=code or REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited: {proc.stderr.read().decode()[-2000:]}")
+    # The server logs a line per request: to a file, since an undrained pipe fills up and
+    # then blocks the server's event loop in the middle of a run.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(port)],
+            cwd=code or REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+        def tail() -> str:
+            log.seek(0)
+            return log.read().decode(errors="replace")[-2000:]
+
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 180
+            while time.time() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the server exited: {tail()}")
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.3)
+            else:
+                raise RuntimeError(f"the server did not become ready in 180 s: {tail()}")
+            yield base
+        finally:
+            proc.terminate()
             try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            raise RuntimeError("the server did not become ready in 180 s")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
