@@ -23,6 +23,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def single_thread_blas() -> None:
+    """Run the pthreads builds of OpenBLAS (numpy's, scipy's) on one thread, process-wide.
+
+    Their work here is small (a query against a sample of vectors, norms), but after each call
+    their worker threads keep spinning for a while, and on a machine with few cores they take
+    the cores torch needs for the next forward pass: a 12-character query took ~120 ms to
+    embed right after a search instead of ~45 ms (BENCHMARKS.md, "Fast query path"). torch's
+    and faiss's OpenMP threads (and faiss's OpenMP build of OpenBLAS) are left alone."""
+    from threadpoolctl import ThreadpoolController
+
+    ThreadpoolController().select(threading_layer="pthreads").limit(limits=1)
+
+
 def cpu_has_bf16() -> bool:
     """Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX)? Elsewhere torch emulates
     it, several times slower than float32."""
@@ -73,6 +86,7 @@ class Embedder:
         self.model = SentenceTransformer(
             str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
         )
+        single_thread_blas()  # after the imports above have loaded every BLAS
         info = models.describe(path)
         dim = self.model.get_embedding_dimension() or info.dimension or 0
         self.identity = ModelIdentity(info.name, info.checksum, int(dim))

@@ -57,6 +57,15 @@ def test_bfloat16_and_float32_vectors_agree(embedder, settings):
     assert np.all(np.sum(a * b, axis=1) > 0.99)
 
 
+def test_loaded_embedder_leaves_numpy_blas_on_one_thread(embedder):
+    """Spinning OpenBLAS workers would slow the next forward pass (see single_thread_blas)."""
+    from threadpoolctl import threadpool_info
+
+    pthread_blas = [i for i in threadpool_info() if i.get("threading_layer") == "pthreads"]
+    assert pthread_blas, "numpy's OpenBLAS should be visible to threadpoolctl"
+    assert all(i["num_threads"] == 1 for i in pthread_blas)
+
+
 def test_english_question_finds_chinese_passage(embedder):
     q = embedder.encode_query(["How many migrant workers took the special train to Guangdong?"])[0]
     docs = embedder.encode_document(
