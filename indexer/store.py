@@ -104,14 +104,18 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def build_faiss(vectors: np.ndarray, kind: str):
-    """An inner-product FAISS index over normalised vectors; ids are row numbers."""
+    """An inner-product FAISS index over normalised vectors; ids are row numbers.
+
+    "flat" (exact) is the default: at 100k passages it answers in ~20 ms, below the query
+    embedding, with nothing to train. HNSW with efSearch 128 kept recall@10 at 0.986 for real
+    questions (0.958 with 64) for well under a millisecond; see BENCHMARKS.md."""
     import faiss
 
     n, dim = vectors.shape if vectors.ndim == 2 else (0, vectors.shape[-1])
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 64
+        index.hnsw.efSearch = 128
     elif kind == "ivf" and n >= 1024:
         nlist = max(16, int(4 * np.sqrt(n)))
         quantizer = faiss.IndexFlatIP(dim)

@@ -38,6 +38,24 @@ def test_write_and_read_back(tmp_path):
     assert ids[0][0] == 5
 
 
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_every_faiss_kind_round_trips_and_finds_stored_vectors(tmp_path, kind):
+    """NEWSQA_FAISS_KIND: each kind is written, loaded, and finds a stored vector first.
+    400 articles (1,200 vectors) are enough for IVF to train its lists."""
+    path = tmp_path / "index"
+    c = synthetic.content(400)
+    store.write_index(path, c, synthetic.settings(faiss_kind=kind))
+    manifest, _ = store.load_content(path)
+    assert manifest["settings"]["faiss_kind"] == kind
+    faiss_index, _ = store.load_search_structures(store.resolve_version(path), manifest)
+    assert faiss_index.ntotal == 1200
+    expected = {"flat": "IndexFlatIP", "hnsw": "IndexHNSWFlat", "ivf": "IndexIVFFlat"}[kind]
+    assert type(faiss_index).__name__ == expected
+    rows = [0, 17, 599, 1199]
+    _, ids = faiss_index.search(c.vectors[rows], 1)
+    assert ids[:, 0].tolist() == rows
+
+
 def test_no_pickle_anywhere(tmp_path):
     path = tmp_path / "index"
     store.write_index(path, synthetic.content(2), synthetic.settings())
