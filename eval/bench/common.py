@@ -98,3 +98,12 @@ def running_server(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def markdown_table(columns: list[str], rows: list[list], right_from: int = 0) -> str:
+    """A Markdown table (what BENCHMARKS.md holds); columns from ``right_from`` on are
+    right-aligned numbers."""
+    rule = ["---:" if i >= right_from else "---" for i in range(len(columns))]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(rule) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from eval.bench.common import REPO, running_server
+from eval.bench.common import REPO, markdown_table, running_server
 from eval.datasets import load_answer_set
 from eval.metrics import percentile
 
@@ -117,15 +117,8 @@ def bench_serve(
 
 
 def serve_table(rows: list[dict]) -> str:
-    lines = [
-        "| code | endpoint | concurrency | requests | errors | p50 ms | p95 ms | p99 ms | req/s "
-        "| healthz p50 ms | p50 / healthz |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['code']} | {r['endpoint']} | {r['concurrency']} | {r['requests']} | "
-            f"{r['errors']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['rps']} | "
-            f"{r['healthz_p50_ms']} | {r['ratio_p50_vs_healthz']} |"
-        )
-    return "\n".join(lines)
+    columns = ["code", "endpoint", "concurrency", "requests", "errors", "p50 ms", "p95 ms"]
+    columns += ["p99 ms", "req/s", "healthz p50 ms", "p50 / healthz"]
+    keys = ["code", "endpoint", "concurrency", "requests", "errors", "p50_ms", "p95_ms"]
+    keys += ["p99_ms", "rps", "healthz_p50_ms", "ratio_p50_vs_healthz"]
+    return markdown_table(columns, [[r[k] for k in keys] for r in rows], right_from=2)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.bench.common import rss_mb
+from eval.bench.common import markdown_table, rss_mb
 from eval.metrics import percentile
 
 
@@ -270,26 +270,22 @@ def bench_vectors(
 
 
 def vector_table(rows: list[dict]) -> str:
-    lines = [
-        "| data | vectors | index | params | build s | MB | RSS +MB | p50 ms | p95 ms "
-        "| recall@10 | build/flat | size/flat | p50/flat |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    columns = ["data", "vectors", "index", "params", "build s", "MB", "RSS +MB", "p50 ms"]
+    columns += ["p95 ms", "recall@10", "build/flat", "size/flat", "p50/flat"]
+    out = []
     for r in rows:
         if r["kind"] == "queries":
             continue
         params = " ".join(f"{k}={v}" for k, v in r["params"].items())
-        lead = f"| {r['data']} | {r['size']:,} | {r['kind']} | {params} |"
+        lead = [r["data"], f"{r['size']:,}", r["kind"], params]
         if r.get("build_incomplete"):
-            lines.append(
-                f"{lead} >{r['build_s']} ({r['added']:,} added; projected "
-                f"{r['projected_build_s']}) | | | | | | | | |"
-            )
+            build = f">{r['build_s']} ({r['added']:,} added; projected {r['projected_build_s']})"
+            out.append(lead + [build] + [""] * 8)
             continue
-        lines.append(
-            f"{lead} {r['build_s']} | {r['bytes'] / 1e6:.0f} | {r['rss_delta_mb']} | "
-            f"{r['p50_ms']} | {r['p95_ms']} | {r['recall_at_10']} | "
-            f"{r.get('build_vs_flat', 1.0)} | {r.get('bytes_vs_flat', 1.0)} | "
-            f"{r.get('p50_vs_flat', 1.0)} |"
+        out.append(
+            lead
+            + [r["build_s"], f"{r['bytes'] / 1e6:.0f}", r["rss_delta_mb"], r["p50_ms"]]
+            + [r["p95_ms"], r["recall_at_10"], r.get("build_vs_flat", 1.0)]
+            + [r.get("bytes_vs_flat", 1.0), r.get("p50_vs_flat", 1.0)]
         )
-    return "\n".join(lines)
+    return markdown_table(columns, out, right_from=4)
