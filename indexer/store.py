@@ -103,25 +103,37 @@ def _fsync_tree(folder: Path) -> None:
             os.close(fd)
 
 
+# FAISS parameters, chosen with `python -m eval bench vectors` (BENCHMARKS.md).
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128  # real questions: recall@10 0.986 (0.958 with 64) for ~0.2 ms more
+IVF_MIN_VECTORS = 1024  # below this there is too little to train the lists on
+
+
+def ivf_lists(n: int) -> tuple[int, int]:
+    """(nlist, nprobe) of an IVF index over ``n`` vectors."""
+    nlist = max(16, int(4 * np.sqrt(n)))
+    return nlist, max(8, nlist // 16)
+
+
 def build_faiss(vectors: np.ndarray, kind: str):
     """An inner-product FAISS index over normalised vectors; ids are row numbers.
 
     "flat" (exact) is the default: at 100k passages it answers in ~20 ms, below the query
-    embedding, with nothing to train. HNSW with efSearch 128 kept recall@10 at 0.986 for real
-    questions (0.958 with 64) for well under a millisecond; see BENCHMARKS.md."""
+    embedding, with nothing to train."""
     import faiss
 
     n, dim = vectors.shape if vectors.ndim == 2 else (0, vectors.shape[-1])
     if kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
-    elif kind == "ivf" and n >= 1024:
-        nlist = max(16, int(4 * np.sqrt(n)))
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    elif kind == "ivf" and n >= IVF_MIN_VECTORS:
+        nlist, nprobe = ivf_lists(n)
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.train(vectors)
-        index.nprobe = max(8, nlist // 16)
+        index.nprobe = nprobe
     else:  # exact; also IVF on collections too small to train
         index = faiss.IndexFlatIP(dim)
     if n:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from eval.bench.common import REPO, load_average, machine
+from indexer.store import HNSW_EF_CONSTRUCTION
 
 DTYPES = ["float32", "bfloat16"]
 SERVE_DTYPES = ["auto", *DTYPES]  # auto: bfloat16 where the CPU has it (indexer.embed)
@@ -135,8 +136,14 @@ def add_parser(sub) -> None:
         help="also search the real vectors with questions embedded by the model (this dtype)",
     )
     s.add_argument("--kinds", nargs="+", choices=["hnsw", "ivf"], default=["hnsw", "ivf"])
-    s.add_argument("--ef-construction", type=int, default=80)
-    s.add_argument("--ef-search", type=int, nargs="+", default=[64, 128])
+    s.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION)
+    s.add_argument(
+        "--ef-search",
+        type=int,
+        nargs="+",
+        default=[64],
+        help="HNSW efSearch values (the value indexer.store.build_faiss sets is added)",
+    )
     s.add_argument(
         "--nprobe",
         type=int,

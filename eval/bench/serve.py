@@ -116,9 +116,22 @@ def bench_serve(
     return rows
 
 
+SERVE_COLUMNS = [
+    ("code", "code"),
+    ("endpoint", "endpoint"),
+    ("concurrency", "concurrency"),
+    ("requests", "requests"),
+    ("errors", "errors"),
+    ("p50 ms", "p50_ms"),
+    ("p95 ms", "p95_ms"),
+    ("p99 ms", "p99_ms"),
+    ("req/s", "rps"),
+    ("healthz p50 ms", "healthz_p50_ms"),
+    ("p50 / healthz", "ratio_p50_vs_healthz"),
+]
+
+
 def serve_table(rows: list[dict]) -> str:
-    columns = ["code", "endpoint", "concurrency", "requests", "errors", "p50 ms", "p95 ms"]
-    columns += ["p99 ms", "req/s", "healthz p50 ms", "p50 / healthz"]
-    keys = ["code", "endpoint", "concurrency", "requests", "errors", "p50_ms", "p95_ms"]
-    keys += ["p99_ms", "rps", "healthz_p50_ms", "ratio_p50_vs_healthz"]
-    return markdown_table(columns, [[r[k] for k in keys] for r in rows], right_from=2)
+    columns = [header for header, _ in SERVE_COLUMNS]
+    cells = [[r[key] for _, key in SERVE_COLUMNS] for r in rows]
+    return markdown_table(columns, cells, right_from=2)

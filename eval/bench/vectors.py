@@ -15,6 +15,7 @@ import numpy as np
 
 from eval.bench.common import markdown_table, rss_mb
 from eval.metrics import percentile
+from indexer import store
 
 
 class VectorModel:
@@ -76,8 +77,8 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 @dataclass
 class VectorConfigs:
     kinds: list[str]
-    ef_construction: int = 80
-    ef_search: tuple[int, ...] = (64, 128)
+    ef_construction: int = store.HNSW_EF_CONSTRUCTION
+    ef_search: tuple[int, ...] = (64,)  # the store's efSearch is always added
     nprobe: tuple[int, ...] = (8, 32)
     ivf_points_per_list: int = 64
     hnsw_budget_s: float = 900
@@ -140,10 +141,10 @@ def compare_indexes(data: str, base: np.ndarray, query: np.ndarray, cfg: VectorC
         return row
 
     if "hnsw" in cfg.kinds:
-        params = {"M": 32, "efConstruction": cfg.ef_construction}
+        params = {"M": store.HNSW_M, "efConstruction": cfg.ef_construction}
         rss0 = rss_mb()
         start = time.perf_counter()
-        hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw = faiss.IndexHNSWFlat(dim, store.HNSW_M, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = cfg.ef_construction
         step = 50_000
         for lo in range(0, n, step):
@@ -171,14 +172,14 @@ def compare_indexes(data: str, base: np.ndarray, query: np.ndarray, cfg: VectorC
                 "bytes": len(faiss.serialize_index(hnsw)),
                 "rss_delta_mb": round(rss_mb() - rss0),
             }
-            for ef in cfg.ef_search:
+            for ef in sorted({*cfg.ef_search, store.HNSW_EF_SEARCH}):
                 hnsw.hnsw.efSearch = ef
                 row = head | {"kind": "hnsw", "params": params | {"efSearch": ef}} | figures
                 _emit(rows, measured(row, hnsw))
         del hnsw
 
     if "ivf" in cfg.kinds:
-        nlist = max(16, int(4 * np.sqrt(n)))
+        nlist, store_nprobe = store.ivf_lists(n)
         rss0 = rss_mb()
         start = time.perf_counter()
         quantizer = faiss.IndexFlatIP(dim)
@@ -193,7 +194,6 @@ def compare_indexes(data: str, base: np.ndarray, query: np.ndarray, cfg: VectorC
             "bytes": len(faiss.serialize_index(ivf)),
             "rss_delta_mb": round(rss_mb() - rss0),
         }
-        store_nprobe = max(8, nlist // 16)  # what indexer.store.build_faiss sets
         train_points = min(n, nlist * cfg.ivf_points_per_list)
         for probe in sorted({*cfg.nprobe, store_nprobe}):
             ivf.nprobe = probe
@@ -223,9 +223,7 @@ def bench_vectors(
     real vectors with them."""
     import faiss
 
-    from indexer.store import load_content
-
-    _, content = load_content(index_path)
+    _, content = store.load_content(index_path)
     centres = content.vectors
     if centres is None or len(centres) < 2:
         raise SystemExit(f"the index {index_path} holds fewer than 2 vectors")
@@ -280,7 +278,7 @@ def vector_table(rows: list[dict]) -> str:
         lead = [r["data"], f"{r['size']:,}", r["kind"], params]
         if r.get("build_incomplete"):
             build = f">{r['build_s']} ({r['added']:,} added; projected {r['projected_build_s']})"
-            out.append(lead + [build] + [""] * 8)
+            out.append(lead + [build] + [""] * (len(columns) - len(lead) - 1))
             continue
         out.append(
             lead
