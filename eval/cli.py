@@ -217,6 +217,7 @@ def _plot(rows, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
 
 
@@ -260,7 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="name:setting=value,... e.g. small:chunk_target_chars=120,chunk_max_chars=200",
     )
-    p.add_argument("--plot", type=Path, default=Path("recall.png"), help="PNG of Recall@k")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        default=get_settings().data_dir / "recall.png",
+        help="PNG of Recall@k (default: recall.png in the data directory)",
+    )
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("tokenizers", help="BM25 alone with each jieba mode on a BEIR folder")
