@@ -38,6 +38,13 @@ def _is_meaningful(token: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in token)
 
 
+def fingerprint(mode: str, user_dict: Path | None = None) -> str:
+    """What an index records about its tokenization (jieba version, mode, user dictionary),
+    computed without loading jieba's dictionary."""
+    extra = sha256_file(Path(user_dict))[:16] if user_dict is not None else ""
+    return f"jieba-{jieba.__version__}-{mode}-{extra}"
+
+
 def from_settings(settings) -> ChineseTokenizer:
     """The tokenizer the settings describe: indexing and querying must build it the same way."""
     return ChineseTokenizer(mode=settings.tokenizer_mode, user_dict=settings.user_dict)
@@ -60,10 +67,7 @@ class ChineseTokenizer:
     @property
     def fingerprint(self) -> str:
         """Identifies the tokenization so an index and its queries can be checked to agree."""
-        extra = ""
-        if self.user_dict is not None:
-            extra = sha256_file(Path(self.user_dict))[:16]
-        return f"jieba-{jieba.__version__}-{self.mode}-{extra}"
+        return fingerprint(self.mode, self.user_dict)
 
     def _segment(self, text: str) -> list[str]:
         if self.mode == "search":
