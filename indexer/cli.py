@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from indexer import models, store
+from indexer.choices import FAISS_KINDS
 from indexer.settings import get_settings
 
 
@@ -156,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build a new index from files and folders")
     p.add_argument("sources", nargs="+", type=Path, help=".txt/.md/.jsonl files or folders")
     p.add_argument("--out", type=Path, required=True, help="index directory to write")
-    p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], help="vector index kind")
+    p.add_argument("--faiss", choices=FAISS_KINDS, help="vector index kind")
     model_arg(p)
     p.set_defaults(func=cmd_build)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from indexer.choices import FaissKind, FusionMethod, ModelDtype, TokenizerMode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +28,7 @@ class Settings(BaseSettings):
     # Embedding model.
     model: str = "multilingual-e5-small"
     # "auto": bfloat16 where the CPU computes it natively, else float32 (indexer.embed).
-    model_dtype: str = Field("auto", pattern="^(auto|float32|bfloat16)$")
+    model_dtype: ModelDtype = "auto"
     embed_batch_size: int = 32
     torch_threads: int = 0  # 0: let torch decide
 
@@ -37,18 +38,18 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = 1
 
     # BM25: jieba mode ("search", "precise" or "full", see BENCHMARKS.md) and parameters.
-    tokenizer_mode: str = Field("search", pattern="^(search|precise|full)$")
+    tokenizer_mode: TokenizerMode = "search"
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     user_dict: Path | None = None
 
     # Hybrid fusion: "evidence" (BM25 weighted by how much of the query it matched),
     # "linear" (fixed weight) or "rrf" (reciprocal rank). See BENCHMARKS.md for the choice.
-    fusion: str = Field("evidence", pattern="^(evidence|linear|rrf)$")
+    fusion: FusionMethod = "evidence"
     fusion_weight: float = 1.0
 
     # FAISS: "flat" (exact), "hnsw" or "ivf".
-    faiss_kind: str = Field("flat", pattern="^(flat|hnsw|ivf)$")
+    faiss_kind: FaissKind = "flat"
 
     # Service.
     host: str = "127.0.0.1"

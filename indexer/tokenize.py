@@ -16,11 +16,12 @@ from pathlib import Path
 
 import jieba
 
+from indexer.choices import TOKENIZER_MODES, TokenizerMode
 from indexer.files import sha256_file
 
 jieba.setLogLevel(logging.WARNING)
 
-MODES = ("search", "precise", "full")
+MODES = TOKENIZER_MODES
 
 STOPWORDS = frozenset(
     """
@@ -38,7 +39,7 @@ def _is_meaningful(token: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in token)
 
 
-def fingerprint(mode: str, user_dict: Path | None = None) -> str:
+def fingerprint(mode: TokenizerMode, user_dict: Path | None = None) -> str:
     """What an index records about its tokenization (jieba version, mode, user dictionary),
     computed without loading jieba's dictionary."""
     extra = sha256_file(Path(user_dict))[:16] if user_dict is not None else ""
@@ -53,7 +54,7 @@ def from_settings(settings) -> ChineseTokenizer:
 class ChineseTokenizer:
     """jieba segmentation with our filtering; ``mode`` is ``search``, ``precise`` or ``full``."""
 
-    def __init__(self, mode: str = "search", user_dict: Path | None = None) -> None:
+    def __init__(self, mode: TokenizerMode = "search", user_dict: Path | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"Unknown tokenizer mode {mode!r}; choose one of {', '.join(MODES)}.")
         self.mode = mode

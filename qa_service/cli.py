@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from indexer import models, store
+from indexer.choices import SEARCH_MODES
 from indexer.settings import get_settings
 
 
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"passages to show (1-{settings.max_top_k})",
     )
-    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
     p.set_defaults(func=cmd_ask)
     return parser
 

@@ -1,3 +1,8 @@
+import pytest
+from pydantic import ValidationError
+
+from indexer.choices import TOKENIZER_MODES
+from indexer.settings import Settings
 from indexer.tokenize import ChineseTokenizer
 
 
@@ -21,3 +26,18 @@ def test_user_dictionary(tmp_path):
     tok = ChineseTokenizer(mode="precise", user_dict=user)
     assert word in tok.tokenize(f"{word}公司")
     assert tok.fingerprint != ChineseTokenizer(mode="precise").fingerprint
+
+
+@pytest.mark.parametrize("mode", TOKENIZER_MODES)
+def test_every_configurable_mode_tokenizes(mode):
+    assert "专列" in ChineseTokenizer(mode=mode).tokenize("返粤专列D1851次列车")
+
+
+def test_unknown_mode_is_refused_by_the_tokenizer_and_the_settings(monkeypatch):
+    with pytest.raises(ValueError, match="search, precise, full"):
+        ChineseTokenizer(mode="fast")
+    monkeypatch.setenv("NEWSQA_TOKENIZER_MODE", "fast")
+    with pytest.raises(ValidationError, match="tokenizer_mode"):
+        Settings()
+    monkeypatch.setenv("NEWSQA_TOKENIZER_MODE", "full")
+    assert Settings().tokenizer_mode == "full"

@@ -20,10 +20,12 @@ import time
 from pathlib import Path
 
 from eval.bench.common import REPO, load_average, machine
+from indexer.choices import COMPUTE_DTYPES, FAISS_KINDS, MODEL_DTYPES
 from indexer.store import HNSW_EF_CONSTRUCTION
 
-DTYPES = ["float32", "bfloat16"]
-SERVE_DTYPES = ["auto", *DTYPES]  # auto: bfloat16 where the CPU has it (indexer.embed)
+DTYPES = list(COMPUTE_DTYPES)
+SERVE_DTYPES = list(MODEL_DTYPES)  # auto: bfloat16 where the CPU has it (indexer.embed)
+APPROXIMATE_KINDS = [k for k in FAISS_KINDS if k != "flat"]  # compared against exact search
 
 
 def _header() -> None:
@@ -135,7 +137,7 @@ def add_parser(sub) -> None:
         choices=DTYPES,
         help="also search the real vectors with questions embedded by the model (this dtype)",
     )
-    s.add_argument("--kinds", nargs="+", choices=["hnsw", "ivf"], default=["hnsw", "ivf"])
+    s.add_argument("--kinds", nargs="+", choices=APPROXIMATE_KINDS, default=APPROXIMATE_KINDS)
     s.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION)
     s.add_argument(
         "--ef-search",
