@@ -35,7 +35,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from indexer.clean import DATELINE, clean, compress, has_inserted_spaces, is_closed, squash
+from indexer.clean import (
+    DATELINE,
+    clean,
+    compress,
+    has_inserted_spaces,
+    is_closed,
+    is_continuation,
+    squash,
+)
 from indexer.files import files_under
 from indexer.schema import Article, Span
 
@@ -285,7 +293,8 @@ def _segment(blocks: list[_Block], markdown: bool) -> list[_Draft]:
 
 
 def _paragraph_groups(blocks: list[_Block]) -> list[list[_Block]]:
-    """Re-join body blocks split by a blank line in mid-sentence."""
+    """Re-join body blocks split by a blank line in mid-sentence (``clean.is_continuation``;
+    only body blocks: titles, captions, credits and list items end without punctuation)."""
     groups: list[list[_Block]] = []
     for b in blocks:
         prev = groups[-1][-1] if groups else None
@@ -293,8 +302,7 @@ def _paragraph_groups(blocks: list[_Block]) -> list[list[_Block]]:
             prev is not None
             and prev.kind == BODY
             and b.kind == BODY
-            and not is_closed(prev.text)
-            and not b.dateline
+            and is_continuation(prev.text, b.norm)
         ):
             groups[-1].append(b)
         else:

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from indexer.chunk import chunk_article
-from indexer.clean import clean, has_inserted_spaces, is_closed, is_continuation, raw_range
+from indexer.clean import (
+    clean,
+    has_inserted_spaces,
+    is_closed,
+    is_continuation,
+    raw_range,
+    squash,
+)
 from indexer.ingest import article_from_record, ingest_path, ingest_text
 from indexer.schema import Article, Span
 
@@ -238,6 +245,26 @@ def test_blank_line_breaks_mid_sentence_are_rejoined(seed_articles) -> None:
     ]
     dongshu = article(seed_articles, "002", "正式启动!“东数西算”工程全面实施")
     assert any("并作为国家“东数西算”工程的战略支点" in p.text for p in dongshu.paragraphs)
+
+
+@pytest.mark.parametrize("record", [False, True])
+def test_rejoin_follows_the_continuation_rule(record: bool) -> None:
+    """A page and a JSON record re-join exactly the body paragraphs ``is_continuation`` joins."""
+    first, cont, closed, dateline = (
+        "本报讯(记者 张三)2024年5月6日,第一段写到",
+        "一半接着写完。",
+        "第二段另起一行,写到",
+        "本报讯(记者 李四)5月7日,另一篇开头。",
+    )
+    assert is_continuation(first, cont) and not is_continuation(closed, dateline)
+    body = f"{first}\n\n{cont}\n\n{closed}\n\n{dateline}\n"
+    if record:
+        text = body.replace("\n\n", "\n")
+        arts = [article_from_record({"id": "a", "title": "标题", "text": text}, "r.jsonl")]
+    else:
+        arts = ingest_text(f"标题\n\n{body}", "page.txt")
+    paragraphs = [squash(p.text) for a in arts for p in a.paragraphs]
+    assert paragraphs == [squash(first + cont), squash(closed), squash(dateline)]
 
 
 def test_sub_headlines_and_kickers_are_first_paragraphs(seed_articles) -> None:
