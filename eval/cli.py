@@ -13,9 +13,8 @@ from eval import runner
 from eval.datasets import DatasetError, detect, load_answer_set, load_beir
 from eval.runfile import write_run
 from indexer import models, store
+from indexer.choices import SEARCH_MODES, TOKENIZER_MODES, SearchMode
 from indexer.settings import Settings, get_settings
-
-MODES = ["hybrid", "dense", "bm25"]
 
 
 def _ks(text: str) -> list[int]:
@@ -108,19 +107,21 @@ def _answers_engine(session: Session, args, settings: Settings, tmp: Path):
     return session.engine(path, settings)
 
 
-def run_one(session: Session, args, settings: Settings, mode: str, tmp: Path) -> runner.EvalResult:
+def run_one(
+    session: Session, args, settings: Settings, mode: SearchMode, tmp: Path
+) -> runner.EvalResult:
     progress = not args.quiet
     if detect(args.dataset) == "beir":
         dataset, engine = _beir_engine(session, args.dataset, settings, progress)
-        result, run = runner.run_beir(
+        result, _ = runner.run_beir(
             engine, dataset, mode, args.k, runner.fixed_subset(dataset, args.limit), progress
         )
-        if getattr(args, "run_file", None):
-            write_run(args.run_file, run, f"newsqa-{mode}")
     else:
         questions = load_answer_set(args.dataset)
         engine = _answers_engine(session, args, settings, tmp)
         result = runner.run_answers(engine, questions, mode, args.k, args.dataset.stem, progress)
+    if getattr(args, "run_file", None):
+        write_run(args.run_file, result.run, f"newsqa-{mode}")
     result.settings = runner.describe_settings(settings)
     return result
 
@@ -188,7 +189,7 @@ def cmd_tokenizers(args) -> int:
         dataset, session.indexer(), session.settings.data_dir / "eval-cache", not args.quiet
     )
     results = runner.bm25_tokenizer_study(
-        path, dataset, ["search", "precise", "full"], args.k, args.limit
+        path, dataset, session.settings, TOKENIZER_MODES, args.k, args.limit
     )
     names = list(next(iter(results.values())))
     print(f"{'jieba mode':10} " + " ".join(f"{n:>10}" for n in names))
@@ -248,13 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="score one mode on one dataset")
     common(p)
-    p.add_argument("--mode", choices=MODES, default="hybrid")
-    p.add_argument("--run-file", type=Path, help="BEIR: write a TREC run file here")
+    p.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
+    p.add_argument(
+        "--run-file",
+        type=Path,
+        help="write a TREC run file here (documents for BEIR, passages for answer sets)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compare", help="all modes (and variants) side by side, with a plot")
     common(p)
-    p.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
+    p.add_argument("--modes", nargs="+", choices=SEARCH_MODES, default=list(SEARCH_MODES))
     p.add_argument(
         "--variant",
         type=_variant,

@@ -1,5 +1,8 @@
 """Gold sets: BEIR folders (corpus + queries + qrels) and question/answer-string files.
 
+The qrels file itself is parsed by ``eval.runfile``; this module finds it in the folder and
+checks its ids against the corpus and the queries.
+
 Every problem with the input raises :class:`DatasetError` with a message a user can act on
 (which file, which line, what is wrong), never a bare ``KeyError`` or ``JSONDecodeError``.
 """
@@ -13,15 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from indexer.clean import squash
+from eval.errors import DatasetError
+from eval.runfile import read_qrels
 
-BEIR_QRELS_HEADER = ("query-id", "corpus-id", "score")
 _QRELS_CANDIDATES = ("qrels.tsv", "qrels/test.tsv")
 _MAX_EXAMPLES = 5
-
-
-class DatasetError(Exception):
-    """A gold set (or run/qrels file) is missing or malformed; the message says how."""
 
 
 @dataclass(frozen=True)
@@ -165,65 +164,6 @@ def _load_queries(path: Path) -> dict[str, str]:
     return queries
 
 
-def _parse_rel(value: str) -> int | None:
-    try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        f = float(value)
-    except ValueError:
-        return None
-    return int(f) if f.is_integer() else None
-
-
-def parse_beir_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """Read a BEIR qrels tsv (`query-id<TAB>corpus-id<TAB>score`, header optional).
-
-    Rows are tab-separated; a row without tabs may be separated by other white space.
-    A repeated (query, document) pair is an error, as in trec_eval.
-    """
-    qrels: dict[str, dict[str, int]] = {}
-    first_line: dict[tuple[str, str], int] = {}
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DatasetError(f"cannot read {path}: {e.strerror}") from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{path.name}: not valid UTF-8 ({e})") from None
-    # split on "\n" only: str.splitlines() would also break on rare Unicode separators
-    for lineno, raw_line in enumerate(text.split("\n"), 1):
-        line = raw_line.rstrip("\r")
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != 3:
-            fields = line.split()
-        fields = [f.strip() for f in fields]
-        if lineno == 1 and tuple(f.lower() for f in fields) == BEIR_QRELS_HEADER:
-            continue
-        where = f"{path.name} line {lineno}"
-        if len(fields) != 3 or not fields[0] or not fields[1]:
-            raise DatasetError(
-                f"{where}: malformed row {line.strip()!r}; expected query-id, corpus-id, score"
-            )
-        qid, doc_id, raw_rel = fields
-        rel = _parse_rel(raw_rel)
-        if rel is None:
-            raise DatasetError(f"{where}: score {raw_rel!r} is not an integer")
-        if (qid, doc_id) in first_line:
-            raise DatasetError(
-                f"{where}: duplicate pair {qid} / {doc_id} (first on line {first_line[qid, doc_id]})"
-            )
-        first_line[qid, doc_id] = lineno
-        qrels.setdefault(qid, {})[doc_id] = rel
-    return qrels
-
-
 def _check_qrels_ids(
     qrels: dict[str, dict[str, int]],
     queries: dict[str, str],
@@ -274,7 +214,7 @@ def load_beir(folder: Path) -> BeirDataset:
         )
     corpus, sha = _load_corpus(folder / "corpus.jsonl")
     queries = _load_queries(folder / "queries.jsonl")
-    qrels = parse_beir_qrels(qrels_path)
+    qrels = read_qrels(qrels_path, "beir")
     qrels_name = str(qrels_path.relative_to(folder))
     if not qrels:
         raise DatasetError(f"{qrels_name} is empty: no judgements in {qrels_path}")
@@ -329,20 +269,6 @@ def load_answer_set(path: Path) -> list[AnswerQuestion]:
     if not items:
         raise DatasetError(f"{path.name} is empty: no questions in {path}")
     return items
-
-
-def _squash(text: str) -> str:
-    return squash(text).casefold()
-
-
-def answer_hit(text: str, answers: list[str]) -> bool:
-    """True if `text` contains any answer, ignoring all white space and Latin letter case.
-
-    White space is dropped on both sides because extracted Chinese news text often carries
-    layout spaces and line breaks inside words. An answer that is only white space never hits.
-    """
-    squashed = _squash(text)
-    return any((a := _squash(answer)) and a in squashed for answer in answers)
 
 
 def detect(path: Path) -> Literal["beir", "answers"]:

@@ -1,6 +1,8 @@
-"""Document-level retrieval metrics: the one place they are defined.
+"""Retrieval metrics: the one place they are defined, for judged documents (qrels) and for
+answer-string sets alike.
 
-The definitions follow trec_eval (and so pytrec_eval), which the tests check to 1e-9:
+The document-level definitions follow trec_eval (and so pytrec_eval), which the tests check
+to 1e-9:
 
 * a document is relevant when its qrels grade is >= 1 (trec_eval's default relevance level);
 * ``Recall@k``  = relevant documents in the top k / relevant documents judged (``recall_k``);
@@ -18,6 +20,11 @@ Averaging differs from trec_eval in two deliberate ways: a query in the qrels th
 does not answer counts as 0 (trec_eval's ``-c``), and a query whose qrels hold no relevant
 document is skipped and listed in ``MetricReport.skipped`` (trec_eval would score it 0 and
 count it, which only dilutes the mean).
+
+Answer-string sets (``.jsonl`` questions with gold answers, no qrels) score a ranked list of
+passage texts: an item is relevant when it contains a gold answer (``answer_hit``), and
+``Hit@k`` and ``MRR@10`` are the same functions of the first relevant rank as above
+(``rank_metrics``). ``AnswerHit`` is 1 when the generated answer contains a gold answer.
 """
 
 from __future__ import annotations
@@ -26,12 +33,16 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from indexer.clean import squash
+
 Ranked = Sequence[tuple[str, float]]
 Run = Mapping[str, Ranked | Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
 
 DEFAULT_KS: tuple[int, ...] = (1, 3, 5, 10)
+MRR_K = 10
 RELEVANCE_LEVEL = 1
+ANSWER_HIT = "AnswerHit"
 
 
 @dataclass
@@ -50,7 +61,7 @@ class MetricReport:
         return len(self.per_query)
 
 
-def metric_names(ks: Iterable[int] = DEFAULT_KS, mrr_k: int = 10) -> list[str]:
+def metric_names(ks: Iterable[int] = DEFAULT_KS, mrr_k: int = MRR_K) -> list[str]:
     """The keys `evaluate` fills, in display order."""
     ks = _check_ks(ks)
     return (
@@ -123,20 +134,32 @@ def _score_query(
     is_rel = [g >= RELEVANCE_LEVEL for g in grades]
     ideal = sorted((r for r in rels.values() if r >= RELEVANCE_LEVEL), reverse=True)
 
-    values: dict[str, float] = {}
-    for k in ks:
-        found = sum(is_rel[:k])
-        values[f"Recall@{k}"] = found / num_rel
-        values[f"Hit@{k}"] = 1.0 if found else 0.0
+    values = {f"Recall@{k}": sum(is_rel[:k]) / num_rel for k in ks}
     first = next((i + 1 for i, rel in enumerate(is_rel) if rel), None)
-    values[f"MRR@{mrr_k}"] = 1.0 / first if first is not None and first <= mrr_k else 0.0
+    values |= rank_metrics(first, ks, mrr_k)
     for k in ks:
         values[f"nDCG@{k}"] = _dcg(grades[:k]) / _dcg(ideal[:k])
     return values
 
 
+def rank_metrics(rank: int | None, ks: Iterable[int], mrr_k: int = MRR_K) -> dict[str, float]:
+    """``Hit@k`` for each k and ``MRR@mrr_k`` of a query whose first relevant item sits at
+    ``rank`` (from 1; None when nothing relevant was retrieved)."""
+    values = {f"Hit@{k}": float(rank is not None and rank <= k) for k in ks}
+    values[f"MRR@{mrr_k}"] = 1.0 / rank if rank is not None and rank <= mrr_k else 0.0
+    return values
+
+
+def mean_of(per_query: Iterable[Mapping[str, float]], names: Iterable[str]) -> dict[str, float]:
+    """The mean of each metric in ``names`` over the queries' values."""
+    rows = list(per_query)
+    if not rows:
+        raise ValueError("mean of no queries")
+    return {name: math.fsum(v[name] for v in rows) / len(rows) for name in names}
+
+
 def evaluate(
-    run: Run, qrels: Qrels, ks: Iterable[int] = DEFAULT_KS, mrr_k: int = 10
+    run: Run, qrels: Qrels, ks: Iterable[int] = DEFAULT_KS, mrr_k: int = MRR_K
 ) -> MetricReport:
     """Score `run` against `qrels` at each cutoff in `ks` (see the module doc for definitions).
 
@@ -161,9 +184,45 @@ def evaluate(
         per_query[qid] = {name: scores[name] for name in names}
     if not per_query:
         raise ValueError("nothing to evaluate: no query in the qrels has a relevant document")
-    n = len(per_query)
-    mean = {name: math.fsum(v[name] for v in per_query.values()) / n for name in names}
+    mean = mean_of(per_query.values(), names)
     return MetricReport(mean=mean, per_query=per_query, skipped=skipped, missing=missing)
+
+
+# --------------------------------------------------------------------------- answer strings
+
+
+def _comparable(text: str) -> str:
+    return squash(text).casefold()
+
+
+def answer_hit(text: str, answers: Iterable[str]) -> bool:
+    """True if `text` contains any answer, ignoring all white space and Latin letter case.
+
+    White space is dropped on both sides because extracted Chinese news text often carries
+    layout spaces and line breaks inside words. An answer that is only white space never hits.
+    """
+    squashed = _comparable(text)
+    return any((a := _comparable(answer)) and a in squashed for answer in answers)
+
+
+def first_answer_rank(texts: Iterable[str], answers: Sequence[str]) -> int | None:
+    """Rank (from 1) of the first text that contains a gold answer, None when none does."""
+    return next((i for i, text in enumerate(texts, 1) if answer_hit(text, answers)), None)
+
+
+def answer_metric_names(ks: Iterable[int] = DEFAULT_KS, mrr_k: int = MRR_K) -> list[str]:
+    """The keys `score_answers` fills, in display order."""
+    return [f"Hit@{k}" for k in _check_ks(ks)] + [f"MRR@{mrr_k}", ANSWER_HIT]
+
+
+def score_answers(
+    rank: int | None, answer: str, gold: Sequence[str], ks: Iterable[int], mrr_k: int = MRR_K
+) -> dict[str, float]:
+    """One question of an answer-string set: ``Hit@k`` and ``MRR@mrr_k`` of the passages whose
+    first answer-bearing one sits at ``rank`` (``first_answer_rank``), and ``AnswerHit`` of
+    the generated ``answer``."""
+    ks = _check_ks(ks)
+    return rank_metrics(rank, ks, mrr_k) | {ANSWER_HIT: float(answer_hit(answer, gold))}
 
 
 def percentile(values: Iterable[float], p: float) -> float:

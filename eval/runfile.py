@@ -1,8 +1,11 @@
-"""TREC run files and qrels files, as Pyserini and trec_eval read and write them.
+"""TREC run files and qrels files, as Pyserini and trec_eval read and write them: the one
+module that parses or writes either (``eval.datasets`` reads a BEIR folder's qrels through it).
 
 Run file line: ``qid Q0 docid rank score tag`` (rank from 1, score with 6 decimals).
-TREC qrels line: ``qid 0 docid rel``. BEIR qrels: tab-separated with a
-``query-id corpus-id score`` header.
+TREC qrels line: ``qid 0 docid rel``. BEIR qrels: ``query-id<TAB>corpus-id<TAB>score`` with
+an optional header line; a row without tabs may be separated by other white space. Grades
+are integers (``1.0`` is read as 1). A (query, document) pair listed twice is an error in
+every format, as in trec_eval.
 
 Note that trec_eval ignores the rank column and re-ranks by score (ties: doc id
 descending). `read_run` keeps the file's rank order, which is what was written; to score a
@@ -13,18 +16,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
-from eval.datasets import BEIR_QRELS_HEADER, DatasetError, parse_beir_qrels
-from eval.metrics import Ranked, Run, trec_order
+from eval.errors import RunFileError
+from eval.metrics import Qrels, Ranked, Run, trec_order
 
 QrelsFormat = Literal["trec", "beir"]
-
-
-class RunFileError(DatasetError):
-    """A run or qrels file is malformed; the message names the file and line."""
+BEIR_QRELS_HEADER = ("query-id", "corpus-id", "score")
 
 
 def _check_token(value: str, what: str) -> None:
@@ -73,6 +73,8 @@ def write_run(path: Path, run: Run, tag: str) -> None:
 
 
 def _read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 file (a BOM dropped), split on "\\n" only: ``str.splitlines()``
+    would also break on rare Unicode separators inside ids."""
     path = Path(path)
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
@@ -81,6 +83,8 @@ def _read_lines(path: Path) -> list[str]:
         return path.read_text(encoding="utf-8-sig").split("\n")
     except UnicodeDecodeError as e:
         raise RunFileError(f"{path.name}: not valid UTF-8 ({e})") from None
+    except OSError as e:
+        raise RunFileError(f"cannot read {path}: {e.strerror}") from None
 
 
 def read_run(path: Path) -> dict[str, list[tuple[str, float]]]:
@@ -125,9 +129,7 @@ def read_run(path: Path) -> dict[str, list[tuple[str, float]]]:
     }
 
 
-def write_qrels(
-    path: Path, qrels: Mapping[str, Mapping[str, int]], fmt: QrelsFormat = "trec"
-) -> None:
+def write_qrels(path: Path, qrels: Qrels, fmt: QrelsFormat = "trec") -> None:
     """Write qrels as TREC (``qid 0 docid rel``) or BEIR tsv (with its header)."""
     if fmt not in ("trec", "beir"):
         raise ValueError(f"unknown qrels format {fmt!r}; use 'trec' or 'beir'")
@@ -149,43 +151,76 @@ def write_qrels(
     _write_lines(path, lines)
 
 
-def _read_trec_qrels(path: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
-    first_line: dict[tuple[str, str], int] = {}
+def _parse_grade(value: str) -> int | None:
+    """An integer grade; ``"1.0"`` is 1, ``"1.5"`` or ``"x"`` is None."""
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        f = float(value)
+    except ValueError:
+        return None
+    return int(f) if f.is_integer() else None
+
+
+def _qrels_rows(path: Path, fmt: QrelsFormat) -> Iterator[tuple[int, str, str, str, str]]:
+    """``(line number, qid, doc_id, grade, grade column name)`` of each judgement line."""
     for lineno, line in enumerate(_read_lines(path), 1):
-        fields = line.split()
-        if not fields:
+        line = line.rstrip("\r")
+        if not line.strip():
             continue
         where = f"{path.name} line {lineno}"
-        if len(fields) != 4:
-            raise RunFileError(f"{where}: expected 4 fields (qid 0 docid rel), got {len(fields)}")
-        qid, _, doc_id, raw_rel = fields
-        try:
-            rel = int(raw_rel)
-        except ValueError:
-            raise RunFileError(f"{where}: relevance {raw_rel!r} is not an integer") from None
+        if fmt == "trec":
+            fields = line.split()
+            if len(fields) != 4:
+                raise RunFileError(
+                    f"{where}: expected 4 fields (qid 0 docid rel), got {len(fields)}"
+                )
+            yield lineno, fields[0], fields[2], fields[3], "relevance"
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3:
+            fields = line.split()
+        fields = [f.strip() for f in fields]
+        if lineno == 1 and tuple(f.lower() for f in fields) == BEIR_QRELS_HEADER:
+            continue
+        if len(fields) != 3 or not fields[0] or not fields[1]:
+            raise RunFileError(
+                f"{where}: malformed row {line.strip()!r}; expected query-id, corpus-id, score"
+            )
+        yield lineno, fields[0], fields[1], fields[2], "score"
+
+
+def _read_qrels(path: Path, fmt: QrelsFormat) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    first_line: dict[tuple[str, str], int] = {}
+    for lineno, qid, doc_id, raw_grade, column in _qrels_rows(path, fmt):
+        where = f"{path.name} line {lineno}"
+        grade = _parse_grade(raw_grade)
+        if grade is None:
+            raise RunFileError(f"{where}: {column} {raw_grade!r} is not an integer")
         if (qid, doc_id) in first_line:
             raise RunFileError(
                 f"{where}: duplicate pair {qid} / {doc_id} (first on line {first_line[qid, doc_id]})"
             )
         first_line[qid, doc_id] = lineno
-        qrels.setdefault(qid, {})[doc_id] = rel
+        qrels.setdefault(qid, {})[doc_id] = grade
     return qrels
 
 
 def read_qrels(
     path: Path, fmt: QrelsFormat | Literal["auto"] = "auto"
 ) -> dict[str, dict[str, int]]:
-    """Read TREC or BEIR qrels; "auto" picks BEIR when the first line is its header or has tabs."""
+    """Read TREC or BEIR qrels (see the module doc): ``{qid: {doc_id: grade}}``.
+
+    "auto" picks BEIR when the first line is its header or has tabs.
+    """
     path = Path(path)
     if fmt == "auto":
         first = next((line for line in _read_lines(path) if line.strip()), "")
         fields = tuple(f.strip().lower() for f in first.split("\t"))
         fmt = "beir" if fields == BEIR_QRELS_HEADER or len(fields) == 3 else "trec"
-    if fmt == "trec":
-        return _read_trec_qrels(path)
-    if fmt == "beir":
-        if not path.is_file():
-            _read_lines(path)  # raises the not-found error
-        return parse_beir_qrels(path)
-    raise ValueError(f"unknown qrels format {fmt!r}; use 'trec', 'beir' or 'auto'")
+    if fmt not in ("trec", "beir"):
+        raise ValueError(f"unknown qrels format {fmt!r}; use 'trec', 'beir' or 'auto'")
+    return _read_qrels(path, fmt)

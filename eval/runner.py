@@ -6,7 +6,8 @@ Two kinds of gold set (see ``eval.datasets``):
   model and every index setting), every query is answered, passages are collapsed to their
   documents and scored at document level; a TREC run file can be written.
 * an answer-string set over an existing index: a passage is a hit when it contains a gold
-  answer; the ``/ask`` answer text is scored the same way.
+  answer; the ``/ask`` answer text is scored the same way (``eval.metrics``); the run file
+  lists the passages each question retrieved.
 """
 
 from __future__ import annotations
@@ -14,14 +15,25 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from eval.datasets import AnswerQuestion, BeirDataset, answer_hit
-from eval.metrics import collapse_to_docs, evaluate, percentile
+from eval.datasets import AnswerQuestion, BeirDataset
+from eval.metrics import (
+    MRR_K,
+    answer_metric_names,
+    collapse_to_docs,
+    evaluate,
+    first_answer_rank,
+    mean_of,
+    percentile,
+    score_answers,
+)
 from indexer import store
+from indexer.choices import SearchMode, TokenizerMode
 from indexer.embed import resolve_dtype
 from indexer.ingest import article_from_record
 from indexer.pipeline import Indexer, UpdateReport
@@ -35,16 +47,20 @@ PASSAGE_DEPTH = 1000  # passages fetched to fill RUN_DEPTH documents
 @dataclass
 class EvalResult:
     dataset: str
-    mode: str
+    mode: SearchMode
     queries: int
     metrics: dict[str, float]
     latency_ms: dict[str, float]
     by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
     missed: list[dict] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    run: dict[str, list[tuple[str, float]]] = field(default_factory=dict, repr=False)
+    """What was retrieved, for a TREC run file: documents (BEIR) or passages (answer sets)."""
 
     def to_json(self) -> dict:
-        return asdict(self)
+        report = asdict(self)
+        del report["run"]
+        return report
 
 
 def _latency(values: list[float]) -> dict[str, float]:
@@ -96,7 +112,7 @@ def fixed_subset(dataset: BeirDataset, limit: int | None) -> list[str] | None:
 def run_beir(
     engine: Engine,
     dataset: BeirDataset,
-    mode: str,
+    mode: SearchMode,
     ks: list[int],
     query_ids: list[str] | None = None,
     progress: bool = True,
@@ -112,7 +128,7 @@ def run_beir(
         run[qid] = collapse_to_docs(ranked)[:RUN_DEPTH]
     qrels = {q: dataset.qrels[q] for q in qids}
     report = evaluate(run, qrels, ks)
-    result = EvalResult(dataset.name, mode, len(qids), report.mean, _latency(latencies))
+    result = EvalResult(dataset.name, mode, len(qids), report.mean, _latency(latencies), run=run)
     return result, run
 
 
@@ -122,52 +138,53 @@ def run_beir(
 def run_answers(
     engine: Engine,
     questions: list[AnswerQuestion],
-    mode: str,
+    mode: SearchMode,
     ks: list[int],
     name: str,
     progress: bool = True,
 ) -> EvalResult:
-    depth = max([*ks, 10])
+    depth = max([*ks, MRR_K])
+    names = answer_metric_names(ks, MRR_K)
     per_question: list[dict] = []
+    run: dict[str, list[tuple[str, float]]] = {}
     latencies = []
     for q in tqdm(questions, desc=f"{name} {mode}", unit="q", disable=not progress):
         start = time.perf_counter()
         result = engine.ask(q.question, depth, mode)
         latencies.append((time.perf_counter() - start) * 1000)
+        run[q.id] = [
+            (engine.index.passages[r.row].passage_id, r.hit.score) for r in result.passages
+        ]
         texts = [engine.index.passages[r.row].text for r in result.passages]
-        first = next((i for i, t in enumerate(texts) if answer_hit(t, q.answers)), None)
+        rank = first_answer_rank(texts, q.answers)
         answer_text = result.answer.text if result.answer else ""
-        row = {
-            "id": q.id,
-            "kind": q.kind or "",
-            "rank": None if first is None else first + 1,
-            "answer_hit": bool(answer_text) and answer_hit(answer_text, q.answers),
-        }
-        for k in ks:
-            row[f"Hit@{k}"] = float(first is not None and first < k)
-        row["MRR@10"] = 1.0 / (first + 1) if first is not None and first < 10 else 0.0
         per_question.append(
-            row | {"question": q.question, "answers": q.answers, "answer": answer_text}
+            {"id": q.id, "kind": q.kind or "", "rank": rank}
+            | score_answers(rank, answer_text, q.answers, ks, MRR_K)
+            | {"question": q.question, "answers": q.answers, "answer": answer_text}
         )
 
-    def mean(rows: list[dict], key: str) -> float:
-        return round(sum(float(r[key]) for r in rows) / len(rows), 4) if rows else 0.0
+    def mean(rows: list[dict]) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in mean_of(rows, names).items()}
 
-    keys = [f"Hit@{k}" for k in ks] + ["MRR@10", "answer_hit"]
-    metrics = {k if k != "answer_hit" else "AnswerHit": mean(per_question, k) for k in keys}
     by_kind = {}
     for kind in sorted({r["kind"] for r in per_question}):
         rows = [r for r in per_question if r["kind"] == kind]
-        by_kind[kind or "-"] = {"n": len(rows)} | {
-            k if k != "answer_hit" else "AnswerHit": mean(rows, k) for k in keys
-        }
+        by_kind[kind or "-"] = {"n": len(rows)} | mean(rows)
     missed = [
         {k: r[k] for k in ("id", "kind", "question", "answers", "rank")}
         for r in per_question
         if r["rank"] is None or r["rank"] > max(ks)
     ]
     return EvalResult(
-        name, mode, len(questions), metrics, _latency(latencies), by_kind=by_kind, missed=missed
+        name,
+        mode,
+        len(questions),
+        mean(per_question),
+        _latency(latencies),
+        by_kind=by_kind,
+        missed=missed,
+        run=run,
     )
 
 
@@ -185,9 +202,15 @@ def describe_settings(settings: Settings) -> dict:
 
 
 def bm25_tokenizer_study(
-    index_path: Path, dataset: BeirDataset, modes: list[str], ks: list[int], limit: int | None
+    index_path: Path,
+    dataset: BeirDataset,
+    settings: Settings,
+    modes: Iterable[TokenizerMode],
+    ks: list[int],
+    limit: int | None,
 ) -> dict[str, dict[str, float]]:
-    """BM25 alone over an existing index's passages, once per jieba mode (no embedding needed)."""
+    """BM25 alone (the settings' k1 and b) over an existing index's passages, once per jieba
+    mode (no embedding needed)."""
     from indexer.pipeline import Indexer
     from indexer.store import build_bm25
     from indexer.tokenize import ChineseTokenizer
@@ -197,8 +220,8 @@ def bm25_tokenizer_study(
     qids = fixed_subset(dataset, limit) or dataset.judged_query_ids
     results = {}
     for mode in modes:
-        tokenizer = ChineseTokenizer(mode=mode)
-        bm25 = build_bm25(tokenizer.tokenize_many(texts), 1.2, 0.75)
+        tokenizer = ChineseTokenizer(mode=mode, user_dict=settings.user_dict)
+        bm25 = build_bm25(tokenizer.tokenize_many(texts), settings.bm25_k1, settings.bm25_b)
         run = {}
         for qid in qids:
             tokens = tokenizer.tokenize(dataset.queries[qid])

@@ -1,4 +1,5 @@
-"""eval.metrics against pytrec_eval (trec_eval) and hand-computed cases; eval.runfile runs."""
+"""eval.metrics against pytrec_eval (trec_eval) and hand-computed cases, answer-string
+metrics; eval.runfile runs."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ import pytest
 
 from eval.metrics import (
     MetricReport,
+    answer_hit,
+    answer_metric_names,
     collapse_to_docs,
     evaluate,
+    first_answer_rank,
+    mean_of,
     metric_names,
     percentile,
+    rank_metrics,
+    score_answers,
     trec_order,
 )
 from eval.runfile import RunFileError, read_run, write_run
@@ -223,6 +230,68 @@ def test_collapse_to_docs_keeps_best_rank():
     passages = [("d2", 0.9), ("d1", 0.8), ("d2", 0.7), ("d3", 0.6), ("d1", 0.5)]
     assert collapse_to_docs(passages) == [("d2", 0.9), ("d1", 0.8), ("d3", 0.6)]
     assert collapse_to_docs([]) == []
+
+
+# --------------------------------------------------------------------------- answer strings
+
+
+def test_answer_hit():
+    assert answer_hit("光荣和 ω-force\n开发", ["ω-Force 开发"])
+    assert answer_hit("由 Koei Tecmo 发行", ["koeitecmo"])
+    assert answer_hit("二〇一八年　三月", ["二〇一八年三月"])  # ideographic space
+    assert not answer_hit("北京", ["上海", "南京"])
+    assert not answer_hit("任何文本", [" ", ""])
+    assert not answer_hit("text", [])
+    assert not answer_hit("", ["北京"])
+
+
+def test_first_answer_rank():
+    passages = ["上海晴天。", "北京 今天下雨。", "北京又下雨。"]
+    assert first_answer_rank(passages, ["北京今天"]) == 2
+    assert first_answer_rank(passages, ["广州"]) is None
+    assert first_answer_rank([], ["北京"]) is None
+
+
+@pytest.mark.parametrize(
+    ("rank", "hits", "mrr"),
+    [(1, [1, 1, 1], 1.0), (2, [0, 1, 1], 0.5), (4, [0, 0, 1], 0.25), (11, [0, 0, 0], 0.0)],
+)
+def test_rank_metrics(rank: int, hits: list[int], mrr: float):
+    assert rank_metrics(rank, (1, 3, 10)) == {
+        "Hit@1": hits[0],
+        "Hit@3": hits[1],
+        "Hit@10": hits[2],
+        "MRR@10": mrr,
+    }
+    assert rank_metrics(None, (1,)) == {"Hit@1": 0.0, "MRR@10": 0.0}
+
+
+def test_answer_set_uses_the_same_hit_and_mrr_as_qrels():
+    """Passages as documents, answer-bearing ones as relevant: the two paths agree."""
+    passages = ["无关。", "也无关。", "答案是北京。", "北京。"]
+    rank = first_answer_rank(passages, ["北京"])
+    ranked = [(f"p{i}", 1.0) for i in range(len(passages))]
+    qrels = {"q": {f"p{i}": int(answer_hit(t, ["北京"])) for i, t in enumerate(passages)}}
+    report = evaluate({"q": ranked}, qrels, KS)
+    values = score_answers(rank, "北京", ["北京"], KS)
+    for name in answer_metric_names(KS):
+        if name in report.mean:
+            assert values[name] == report.mean[name], name
+    assert values["AnswerHit"] == 1.0
+    assert score_answers(rank, "", ["北京"], KS)["AnswerHit"] == 0.0
+
+
+def test_answer_metric_names_and_means():
+    assert answer_metric_names((5, 1)) == ["Hit@1", "Hit@5", "MRR@10", "AnswerHit"]
+    rows = [score_answers(1, "北京", ["北京"], (1, 5)), score_answers(None, "", ["北京"], (1, 5))]
+    assert mean_of(rows, answer_metric_names((1, 5))) == {
+        "Hit@1": 0.5,
+        "Hit@5": 0.5,
+        "MRR@10": 0.5,
+        "AnswerHit": 0.5,
+    }
+    with pytest.raises(ValueError, match="no queries"):
+        mean_of([], ["Hit@1"])
 
 
 @pytest.mark.parametrize("p", [0, 1, 25, 50, 66.6, 90, 95, 99, 100])
