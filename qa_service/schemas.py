@@ -1,33 +1,113 @@
-"""Request and response models of the HTTP API (see DESIGN.md): one place for their shape."""
+"""Request and response models of the HTTP API: one place for their shape.
+
+Size limits (``top_k``, text lengths) are the service's settings, so they are not fixed here:
+each request model lists what exceeds a :class:`Limits`, and ``qa_service.api.deps`` checks
+that against the running app's settings. The OpenAPI schema shows the default limits.
+
+Response models are built by their ``from_*`` constructors from what the engine returns.
+"""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from indexer.settings import get_settings
+from indexer.settings import Settings
+from qa_service.locate import article_range
 
-_settings = get_settings()
-MAX_TOP_K = _settings.max_top_k
-MAX_QUESTION = _settings.max_question_chars
-MAX_TEXT = _settings.max_text_chars
+if TYPE_CHECKING:
+    from indexer.schema import Article
+    from qa_service.answer import Answer
+    from qa_service.engine import ArticleHit, AskResult, PassageResult
+    from qa_service.index import LoadedIndex
 
 Mode = Literal["hybrid", "dense", "bm25"]
+Level = Literal["passage", "article"]
+#: Where a request breaks a limit (the field's path in the body) and how.
+Problem = tuple[tuple[str | int, ...], str]
+
+MAX_EMBEDDING_INPUTS = 256
+
+
+# ---------------------------------------------------------------------- limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    top_k: int
+    question_chars: int
+    text_chars: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(settings.max_top_k, settings.max_question_chars, settings.max_text_chars)
+
+    @property
+    def article_chars(self) -> int:
+        """An article added over the API may be a few passages' worth of text."""
+        return self.text_chars * 5
+
+
+def _default(name: str) -> int:
+    return Settings.model_fields[name].default
+
+
+#: The limits of a service with default settings: what the OpenAPI schema shows.
+DEFAULT_LIMITS = Limits(
+    _default("max_top_k"), _default("max_question_chars"), _default("max_text_chars")
+)
+
+TopK = Annotated[
+    int,
+    Field(
+        ge=1,
+        description="how many results; at most the service's max_top_k",
+        json_schema_extra={"maximum": DEFAULT_LIMITS.top_k},
+    ),
+]
+
+
+def _documented_max_length(chars: int) -> dict:
+    return {"json_schema_extra": {"maxLength": chars}}
+
+
+def _too_long(value: str | None, what: str, limit: int, loc: tuple) -> list[Problem]:
+    if value is None or len(value) <= limit:
+        return []
+    return [(loc, f"{what} is {len(value)} characters long; the limit is {limit}")]
+
+
+def _top_k_problems(top_k: int, limits: Limits) -> list[Problem]:
+    if top_k <= limits.top_k:
+        return []
+    return [(("top_k",), f"must be at most {limits.top_k} (this service's max_top_k)")]
+
+
+def _stripped(value: str, what: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError(f"{what} must not be empty")
+    return value
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _non_blank(value: str, what: str, limit: int) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError(f"{what} must not be empty")
-    if len(value) > limit:
-        raise ValueError(f"{what} is {len(value)} characters long; the limit is {limit}")
-    return value
+class LimitedRequest(Strict):
+    """A request body whose sizes are bounded by the service's settings."""
+
+    def limit_problems(self, limits: Limits) -> list[Problem]:
+        """What in this request exceeds ``limits`` (empty when it is within them)."""
+        return []
+
+
+# -------------------------------------------------------------------- requests
 
 
 class FiltersIn(Strict):
@@ -37,41 +117,57 @@ class FiltersIn(Strict):
     article_ids: list[str] | None = Field(None, max_length=1000)
 
 
-class AskRequest(Strict):
-    question: str = Field(..., description="a question in Chinese or English")
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K)
+class AskRequest(LimitedRequest):
+    question: str = Field(
+        ...,
+        description="a question in Chinese or English",
+        **_documented_max_length(DEFAULT_LIMITS.question_chars),
+    )
+    top_k: TopK = 5
     mode: Mode = "hybrid"
     filters: FiltersIn | None = None
 
     @field_validator("question")
     @classmethod
     def _question(cls, v: str) -> str:
-        return _non_blank(v, "question", MAX_QUESTION)
+        return _stripped(v, "question")
+
+    def limit_problems(self, limits: Limits) -> list[Problem]:
+        return [
+            *_too_long(self.question, "question", limits.question_chars, ("question",)),
+            *_top_k_problems(self.top_k, limits),
+        ]
 
 
-class SearchRequest(Strict):
-    query: str
-    top_k: int = Field(10, ge=1, le=MAX_TOP_K)
+class SearchRequest(LimitedRequest):
+    query: str = Field(..., **_documented_max_length(DEFAULT_LIMITS.question_chars))
+    top_k: TopK = 10
     mode: Mode = "hybrid"
     filters: FiltersIn | None = None
 
     @field_validator("query")
     @classmethod
     def _query(cls, v: str) -> str:
-        return _non_blank(v, "query", MAX_QUESTION)
+        return _stripped(v, "query")
+
+    def limit_problems(self, limits: Limits) -> list[Problem]:
+        return [
+            *_too_long(self.query, "query", limits.question_chars, ("query",)),
+            *_top_k_problems(self.top_k, limits),
+        ]
 
 
-class SimilarRequest(Strict):
-    text: str | None = None
+class SimilarRequest(LimitedRequest):
+    text: str | None = Field(None, **_documented_max_length(DEFAULT_LIMITS.text_chars))
     passage_id: str | None = Field(None, max_length=200)
     article_id: str | None = Field(None, max_length=200)
-    top_k: int = Field(10, ge=1, le=MAX_TOP_K)
-    level: Literal["passage", "article"] = "passage"
+    top_k: TopK = 10
+    level: Level = "passage"
 
     @field_validator("text")
     @classmethod
     def _text(cls, v: str | None) -> str | None:
-        return None if v is None else _non_blank(v, "text", MAX_TEXT)
+        return None if v is None else _stripped(v, "text")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SimilarRequest:
@@ -80,13 +176,95 @@ class SimilarRequest(Strict):
             raise ValueError("give exactly one of text, passage_id or article_id")
         return self
 
+    def limit_problems(self, limits: Limits) -> list[Problem]:
+        return [
+            *_too_long(self.text, "text", limits.text_chars, ("text",)),
+            *_top_k_problems(self.top_k, limits),
+        ]
+
+
+class ArticleIn(LimitedRequest):
+    """An article to add through the admin API (the .jsonl line format)."""
+
+    id: str = Field(..., min_length=1, max_length=200, pattern=r"^[\w.\-:]+$")
+    title: str = Field(..., min_length=1, max_length=500)
+    text: str = Field(..., min_length=1, **_documented_max_length(DEFAULT_LIMITS.article_chars))
+    date: dt.date | None = None
+    source: str | None = Field(None, max_length=200)
+    url: str | None = Field(None, max_length=2000)
+
+    @field_validator("title", "text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v
+
+    def limit_problems(self, limits: Limits) -> list[Problem]:
+        return _too_long(self.text, "text", limits.article_chars, ("text",))
+
+
+class ArticlesIn(LimitedRequest):
+    articles: list[ArticleIn] = Field(..., min_length=1, max_length=1000)
+
+    def limit_problems(self, limits: Limits) -> list[Problem]:
+        return [
+            (("articles", i, *loc), message)
+            for i, article in enumerate(self.articles)
+            for loc, message in article.limit_problems(limits)
+        ]
+
+
+class EmbeddingsRequest(LimitedRequest):
+    """OpenAI's embeddings request; unknown fields are ignored as OpenAI clients expect."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: str | list[str]
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    input_type: Literal["query", "document"] = "query"
+    user: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, v: str | list[str]) -> str | list[str]:
+        items = [v] if isinstance(v, str) else v
+        if not items:
+            raise ValueError("input must not be empty")
+        if len(items) > MAX_EMBEDDING_INPUTS:
+            raise ValueError(f"at most {MAX_EMBEDDING_INPUTS} inputs per request")
+        for item in items:
+            _stripped(item, "each input")
+        return v
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+    def limit_problems(self, limits: Limits) -> list[Problem]:
+        return [
+            problem
+            for i, text in enumerate(self.texts)
+            for problem in _too_long(text, "each input", limits.text_chars, ("input", i))
+        ]
+
+
+# ------------------------------------------------------------------- responses
+
 
 class Scores(BaseModel):
     dense: float | None = None
     bm25: float | None = None
 
 
-class PassageOut(BaseModel):
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+class PassageBase(BaseModel):
+    """A passage wherever it is listed: what it says and where it was read from."""
+
     passage_id: str
     article_id: str
     position: int
@@ -97,17 +275,73 @@ class PassageOut(BaseModel):
     start: int = Field(..., description="character offset of the passage in the raw file")
     end: int
     text: str
+
+    @classmethod
+    def _from_row(cls, index: LoadedIndex, row: int, **extra):
+        p = index.passages[row]
+        a = index.articles[p.article_id]
+        return cls(
+            passage_id=p.passage_id,
+            article_id=p.article_id,
+            position=p.position,
+            title=a.title,
+            date=a.date,
+            source=a.source,
+            file=p.file,
+            start=p.start,
+            end=p.end,
+            text=p.text,
+            **extra,
+        )
+
+
+class PassageOut(PassageBase):
+    """A passage found by a query, with its scores."""
+
     score: float
     scores: Scores
     highlights: list[tuple[int, int]] = Field(
         default_factory=list, description="[start, end) character spans within text"
     )
 
+    @classmethod
+    def from_result(cls, index: LoadedIndex, result: PassageResult) -> PassageOut:
+        hit = result.hit
+        return cls._from_row(
+            index,
+            result.row,
+            score=round(hit.score, 6),
+            scores=Scores(dense=_round(hit.dense), bm25=_round(hit.bm25)),
+            highlights=result.highlights,
+        )
+
+
+class ArticlePassageOut(PassageBase):
+    """A passage as listed in its article: no score, and its place in the article's text."""
+
+    article_start: int | None = Field(
+        ...,
+        description="offset of the passage in the article's text: "
+        "text[article_start:article_end] is the passage text (null if it cannot be placed)",
+    )
+    article_end: int | None
+
+    @classmethod
+    def from_row(cls, index: LoadedIndex, row: int) -> ArticlePassageOut:
+        p = index.passages[row]
+        where = article_range(index.articles[p.article_id], p)
+        start, end = where if where is not None else (None, None)
+        return cls._from_row(index, row, article_start=start, article_end=end)
+
 
 class AnswerOut(BaseModel):
     text: str = Field(..., description="answer sentences with [n] marks citing passages (1-based)")
     citations: list[int]
     confidence: float
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> AnswerOut:
+        return cls(text=answer.text, citations=answer.citations, confidence=answer.confidence)
 
 
 class AskResponse(BaseModel):
@@ -118,12 +352,47 @@ class AskResponse(BaseModel):
     timings: dict[str, float]
     request_id: str
 
+    @classmethod
+    def from_result(
+        cls, question: str, result: AskResult, index: LoadedIndex, request_id: str
+    ) -> AskResponse:
+        if result.answer is not None:
+            message = None
+        elif result.passages:
+            message = "No passage answers this question with enough confidence."
+        else:
+            message = "Nothing in the index matches this question."
+        return cls(
+            question=question,
+            answer=None if result.answer is None else AnswerOut.from_answer(result.answer),
+            message=message,
+            passages=[PassageOut.from_result(index, r) for r in result.passages],
+            timings=result.timings,
+            request_id=request_id,
+        )
+
 
 class SearchResponse(BaseModel):
     query: str
     results: list[PassageOut]
     timings: dict[str, float]
     request_id: str
+
+    @classmethod
+    def from_results(
+        cls,
+        query: str,
+        results: list[PassageResult],
+        timings: dict[str, float],
+        index: LoadedIndex,
+        request_id: str,
+    ) -> SearchResponse:
+        return cls(
+            query=query,
+            results=[PassageOut.from_result(index, r) for r in results],
+            timings=timings,
+            request_id=request_id,
+        )
 
 
 class ArticleHitOut(BaseModel):
@@ -135,11 +404,35 @@ class ArticleHitOut(BaseModel):
     score: float
     best_passage_id: str
 
+    @classmethod
+    def from_hit(cls, index: LoadedIndex, hit: ArticleHit) -> ArticleHitOut:
+        a = index.articles[hit.article_id]
+        return cls(
+            article_id=a.article_id,
+            title=a.title,
+            date=a.date,
+            source=a.source,
+            file=a.file,
+            score=round(hit.score, 6),
+            best_passage_id=index.passages[hit.best_row].passage_id,
+        )
+
 
 class SimilarResponse(BaseModel):
-    level: Literal["passage", "article"]
+    level: Level
     results: list[PassageOut] | list[ArticleHitOut]
     request_id: str
+
+    @classmethod
+    def from_found(
+        cls, level: Level, found: list, index: LoadedIndex, request_id: str
+    ) -> SimilarResponse:
+        """``found``: ``ArticleHit``s at the article level, ``PassageResult``s otherwise."""
+        if level == "article":
+            results = [ArticleHitOut.from_hit(index, h) for h in found]
+        else:
+            results = [PassageOut.from_result(index, r) for r in found]
+        return cls(level=level, results=results, request_id=request_id)
 
 
 class ParagraphOut(BaseModel):
@@ -157,31 +450,30 @@ class ArticleOut(BaseModel):
     url: str | None
     file: str
     files: list[str] = Field(..., description="every file the article was found in")
-    text: str
+    text: str = Field(..., description="the cleaned text: the paragraphs joined by newlines")
     paragraphs: list[ParagraphOut]
-    passages: list[PassageOut]
+    passages: list[ArticlePassageOut]
 
-
-class ArticleIn(Strict):
-    """An article to add through the admin API (the .jsonl line format)."""
-
-    id: str = Field(..., min_length=1, max_length=200, pattern=r"^[\w.\-:]+$")
-    title: str = Field(..., min_length=1, max_length=500)
-    text: str = Field(..., min_length=1, max_length=MAX_TEXT * 5)
-    date: dt.date | None = None
-    source: str | None = Field(None, max_length=200)
-    url: str | None = Field(None, max_length=2000)
-
-    @field_validator("title", "text")
     @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be blank")
-        return v
-
-
-class ArticlesIn(Strict):
-    articles: list[ArticleIn] = Field(..., min_length=1, max_length=1000)
+    def from_article(cls, index: LoadedIndex, article: Article) -> ArticleOut:
+        return cls(
+            article_id=article.article_id,
+            title=article.title,
+            date=article.date,
+            byline=article.byline,
+            source=article.source,
+            url=article.url,
+            file=article.file,
+            files=[article.file, *article.extra_files],
+            text=article.text,
+            paragraphs=[
+                ParagraphOut(text=p.text, start=p.start, end=p.end) for p in article.paragraphs
+            ],
+            passages=[
+                ArticlePassageOut.from_row(index, r)
+                for r in index.article_passages(article.article_id)
+            ],
+        )
 
 
 class WriteResult(BaseModel):
@@ -193,21 +485,29 @@ class WriteResult(BaseModel):
     article_ids: list[str]
 
 
-class EmbeddingsRequest(BaseModel):
-    input: str | list[str]
-    model: str | None = None
-    encoding_format: Literal["float", "base64"] = "float"
-    input_type: Literal["query", "document"] = "query"
-    user: str | None = None
+class EmbeddingOut(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str = Field(..., description="floats, or base64 of little-endian f4")
 
-    @field_validator("input")
     @classmethod
-    def _input(cls, v: str | list[str]) -> str | list[str]:
-        items = [v] if isinstance(v, str) else v
-        if not items:
-            raise ValueError("input must not be empty")
-        if len(items) > 256:
-            raise ValueError("at most 256 inputs per request")
-        for item in items:
-            _non_blank(item, "each input", MAX_TEXT)
-        return v
+    def from_vector(
+        cls, index: int, vector: np.ndarray, encoding: Literal["float", "base64"]
+    ) -> EmbeddingOut:
+        if encoding == "base64":
+            embedding = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+        else:
+            embedding = vector.tolist()
+        return cls(index=index, embedding=embedding)
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingOut]
+    model: str
+    usage: Usage

@@ -7,11 +7,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from indexer.clean import squash
 from tests.conftest import SEEDS
-
-
-def squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +129,20 @@ def test_get_article(client):
     assert client.get("/articles/does-not-exist").status_code == 404
 
 
+def test_article_passages_are_placed_in_the_article_text(client):
+    """``text[article_start:article_end]`` is each passage's text; listed passages have no score."""
+    article_ids = list(client.app.state.service.engine.index.articles)
+    spanning = 0
+    for article_id in article_ids:
+        art = client.get(f"/articles/{article_id}").json()
+        assert art["text"] == "\n".join(p["text"] for p in art["paragraphs"])
+        for p in art["passages"]:
+            assert art["text"][p["article_start"] : p["article_end"]] == p["text"], p["passage_id"]
+            assert "score" not in p and "scores" not in p
+            spanning += "\n" in p["text"]
+    assert spanning, "some seed passage runs across paragraphs"
+
+
 def test_health_ready_stats(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
@@ -164,6 +175,29 @@ def test_bad_ask_requests_are_clear_422(client, body, fragment):
     r = client.post("/ask", json=body)
     assert r.status_code == 422
     assert fragment in r.json()["detail"]
+
+
+def test_limits_are_the_apps_settings(seed_index, embedder, settings):
+    """Limits come from the settings the app was made with, not from those at import time."""
+    from qa_service.app import create_app
+    from qa_service.state import ServiceState
+
+    small = settings.model_copy(update={"max_top_k": 7, "max_question_chars": 10})
+    app = create_app(settings=small, state=ServiceState(small, seed_index, embedder=embedder))
+    with TestClient(app) as c:
+        assert c.post("/ask", json={"question": "大足农民工", "top_k": 7}).status_code == 200
+        for path, body in [
+            ("/ask", {"question": "大足农民工", "top_k": 8}),
+            ("/search", {"query": "大足农民工", "top_k": 8}),
+            ("/similar", {"text": "大足农民工", "top_k": 8}),
+        ]:
+            r = c.post(path, json=body)
+            assert r.status_code == 422, path
+            assert r.json()["detail"] == "top_k: must be at most 7 (this service's max_top_k)"
+        r = c.post("/ask", json={"question": "问" * 11})
+        assert r.status_code == 422
+        assert r.json()["detail"] == "question: question is 11 characters long; the limit is 10"
+    assert settings.max_top_k > 8  # the default app still takes what this one refused
 
 
 def test_malformed_json_and_wrong_content_type(client):

@@ -1,0 +1,1 @@
+"""The HTTP API: one router per concern, their dependencies in ``deps``."""

@@ -1,0 +1,32 @@
+"""Articles: read one (GET), and the admin writes (POST, DELETE)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from qa_service import schemas
+from qa_service.api.deps import AdminDep, ArticlesBody, EngineDep, StateDep
+
+router = APIRouter(prefix="/articles", tags=["articles"])
+
+
+@router.get("/{article_id}", response_model=schemas.ArticleOut)
+def get_article(article_id: str, engine: EngineDep) -> schemas.ArticleOut:
+    article = engine.index.articles.get(article_id)
+    if article is None:
+        raise HTTPException(404, f"no article with id {article_id!r}")
+    return schemas.ArticleOut.from_article(engine.index, article)
+
+
+@router.post("", response_model=schemas.WriteResult, dependencies=[AdminDep])
+def add_articles(body: ArticlesBody, state: StateDep) -> schemas.WriteResult:
+    items = body.articles if isinstance(body, schemas.ArticlesIn) else [body]
+    return state.add_articles(items)
+
+
+@router.delete("/{article_id}", response_model=schemas.WriteResult, dependencies=[AdminDep])
+def delete_article(article_id: str, state: StateDep) -> schemas.WriteResult:
+    try:
+        return state.remove_article(article_id)
+    except KeyError as exc:
+        raise HTTPException(404, exc.args[0]) from None

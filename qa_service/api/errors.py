@@ -1,0 +1,30 @@
+"""Error responses: every error is ``{"detail": "<one plain sentence>"}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from qa_service.api.deps import request_id
+
+log = logging.getLogger("qa_service")
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A 422 naming each bad field: ``top_k: must be at most 100; mode: ...``."""
+    messages = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        messages.append(f"{where}: {msg}" if where else msg)
+    return JSONResponse({"detail": "; ".join(messages) or "invalid request"}, status_code=422)
+
+
+async def unhandled(request: Request, exc: Exception) -> JSONResponse:
+    """A 500 that says which request failed, and no more (the log has the traceback)."""
+    rid = request_id(request)
+    log.exception("unhandled error", extra={"request_id": rid})
+    return JSONResponse({"detail": f"internal error (request id {rid})"}, status_code=500)
