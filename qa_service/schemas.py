@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from indexer.choices import SearchMode
 from indexer.settings import Settings
 from qa_service.locate import article_range
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from qa_service.engine import ArticleHit, AskResult, PassageResult
     from qa_service.index import LoadedIndex
 
-Mode = Literal["hybrid", "dense", "bm25"]
+Mode = SearchMode
 Level = Literal["passage", "article"]
 #: Where a request breaks a limit (the field's path in the body) and how.
 Problem = tuple[tuple[str | int, ...], str]
