@@ -210,12 +210,14 @@ def _strict_heading(b: _Block) -> bool:
 # ---------------------------------------------------------------- articles
 
 
+def _open(block: _Block | None) -> bool:
+    """Is ``block`` a body block that stops in mid-sentence (so the next line may go on)?"""
+    return block is not None and block.kind == BODY and not is_closed(block.text)
+
+
 def _open_body(draft: _Draft | None) -> bool:
     """Does the current article end with a body block that stops in mid-sentence?"""
-    if draft is None or not draft.blocks:
-        return False
-    last = draft.blocks[-1]
-    return last.kind == BODY and not is_closed(last.text)
+    return draft is not None and bool(draft.blocks) and _open(draft.blocks[-1])
 
 
 def _heading_group(blocks: list[_Block], i: int, cur: _Draft | None, markdown: bool) -> int:
@@ -477,9 +479,7 @@ def article_from_record(record: Any, file: str) -> Article:
     for k, b in enumerate(blocks):
         if b.kind == MARKER:
             b.kind = BODY
-        prev = blocks[k - 1] if k else None
-        opened = prev is not None and prev.kind == BODY and not is_closed(prev.text)
-        if b.kind == BODY and not opened and _strict_heading(b):
+        if b.kind == BODY and not (k and _open(blocks[k - 1])) and _strict_heading(b):
             b.kind = SECTION  # a heading line inside the text, as on a page
     paragraphs = [_span(text, g[0], g[-1], False) for g in _paragraph_groups(blocks)]
     title_text = record["title"]
