@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from indexer.settings import PROJECT_ROOT
+
+REPO = PROJECT_ROOT  # the checkout whose code and seeds the benchmarks use
 
 
 def machine() -> str:
