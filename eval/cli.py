@@ -59,12 +59,10 @@ class Session:
         return self._embedders[key]
 
     def engine(self, index_path: Path, settings: Settings | None = None):
-        from qa_service.state import ServiceState
+        from qa_service.engine import open_engine
 
         settings = settings or self.settings
-        state = ServiceState(settings, index_path, embedder=self.embedder(settings))
-        state.start()
-        return state.engine
+        return open_engine(index_path, settings, self.embedder(settings))
 
     def indexer(self, settings: Settings | None = None):
         from indexer.pipeline import Indexer
@@ -103,7 +101,7 @@ def _answers_engine(session: Session, args, settings: Settings, tmp: Path):
     key = json.dumps([str(getattr(settings, k)) for k in INDEX_SETTINGS])
     path = tmp / f"index-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     if not path.exists():
-        build(iter_sources(args.sources), path, session.indexer(settings), progress=False)
+        build(path, iter_sources(args.sources), indexer=session.indexer(settings), progress=False)
     return session.engine(path, settings)
 
 

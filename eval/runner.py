@@ -97,7 +97,7 @@ def beir_index(dataset: BeirDataset, indexer: Indexer, cache_dir: Path, progress
     ]
     content = store.IndexContent()
     indexer.apply(content, articles, set(), UpdateReport(), progress=progress)
-    store.write_index(path, content, indexer.index_settings())
+    store.write_index(path, content, indexer.index_settings(), indexer.build_info())
     return path
 
 
@@ -211,8 +211,8 @@ def bm25_tokenizer_study(
 ) -> dict[str, dict[str, float]]:
     """BM25 alone (the settings' k1 and b) over an existing index's passages, once per jieba
     mode (no embedding needed)."""
+    from indexer.keywords import build_bm25
     from indexer.pipeline import Indexer
-    from indexer.store import build_bm25
     from indexer.tokenize import ChineseTokenizer
 
     _, content = store.load_content(index_path)

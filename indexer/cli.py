@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -48,13 +47,11 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _indexer(args: argparse.Namespace):
-    from indexer.pipeline import Indexer
-
+def _settings(args: argparse.Namespace):
     settings = get_settings()
     if getattr(args, "faiss", None):
         settings = settings.model_copy(update={"faiss_kind": args.faiss})
-    return Indexer(settings, model=getattr(args, "model", None))
+    return settings
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -64,46 +61,39 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not sources:
         print("error: no .txt, .md or .jsonl files in the given sources", file=sys.stderr)
         return 2
-    indexer = _indexer(args)
-    report, content = build(sources, args.out, indexer, progress=not args.quiet)
-    if not content.articles:
+    report = build(
+        args.out, sources, settings=_settings(args), model=args.model, progress=not args.quiet
+    )
+    if not report.articles:
         print("warning: no articles were found; the index is empty", file=sys.stderr)
     print(f"built {args.out}")
-    print(report.summary(content))
+    print(report.summary())
     return 0
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    import time
+    from indexer.pipeline import iter_sources, update
 
-    from indexer.pipeline import UpdateReport, iter_sources, open_for_update
-
-    sources = iter_sources(args.sources)
-    indexer = _indexer(args)
-    start = time.perf_counter()
-    content = open_for_update(args.index, indexer)
-    report = UpdateReport()
-    indexer.update_from_files(content, sources, report, progress=not args.quiet)
-    if report.changed:
-        store.write_index(args.index, content, indexer.index_settings())
-    report.seconds = time.perf_counter() - start
-    print(report.summary(content))
+    report = update(
+        args.index,
+        sources=iter_sources(args.sources),
+        settings=_settings(args),
+        model=args.model,
+        progress=not args.quiet,
+    )
+    print(report.summary())
     return 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from indexer.pipeline import UpdateReport, open_for_update
+    from indexer.pipeline import update
 
-    indexer = _indexer(args)
-    content = open_for_update(args.index, indexer)
-    report = UpdateReport()
     try:
-        indexer.remove_articles(content, set(args.article), report)
+        report = update(args.index, remove=args.article, settings=_settings(args), model=args.model)
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    store.write_index(args.index, content, indexer.index_settings())
-    print(report.summary(content))
+    print(report.summary())
     return 0
 
 
@@ -112,23 +102,23 @@ def cmd_info(args: argparse.Namespace) -> int:
     manifest = store.read_manifest(version)
     store.verify_components(version, manifest)
     if args.json:
-        print(json.dumps(manifest, ensure_ascii=False, indent=2))
+        print(manifest.to_json())
         return 0
-    s, c = manifest["settings"], manifest["counts"]
+    s, c = manifest.settings, manifest.counts
     print(f"index:      {args.index} -> {version.name}")
-    print(f"built at:   {manifest['built_at']} (format {manifest['format_version']})")
+    print(f"built at:   {manifest.built_at} (format {manifest.format_version})")
+    built_on = ", ".join(f"{k} {v}" for k, v in manifest.build.items()) or "not recorded"
+    print(f"built on:   {built_on}")
+    print(f"model:      {s.model_name} (dim {s.dimension}, sha256 {s.model_checksum[:16]})")
+    print(f"tokenizer:  {s.tokenizer}")
     print(
-        f"model:      {s['model_name']} (dim {s['dimension']}, sha256 {s['model_checksum'][:16]})"
+        f"chunking:   target {s.chunk_target_chars}, max {s.chunk_max_chars}, "
+        f"overlap {s.chunk_overlap_sentences} sentence(s)"
     )
-    print(f"tokenizer:  {s['tokenizer']}")
-    print(
-        f"chunking:   target {s['chunk_target_chars']}, max {s['chunk_max_chars']}, "
-        f"overlap {s['chunk_overlap_sentences']} sentence(s)"
-    )
-    print(f"faiss:      {s['faiss_kind']}")
-    print(f"counts:     {c['articles']} articles, {c['passages']} passages, {c['files']} files")
-    print(f"dates:      {manifest['date_range']}")
-    for name, digest in manifest["source_files"].items():
+    print(f"faiss:      {s.faiss_kind}")
+    print(f"counts:     {c.articles} articles, {c.passages} passages, {c.files} files")
+    print(f"dates:      {list(manifest.date_range) if manifest.date_range else None}")
+    for name, digest in manifest.source_files.items():
         print(f"  {digest[:12]}  {name}")
     return 0
 

@@ -19,28 +19,36 @@ from indexer.chunk import chunk_article
 from indexer.embed import Embedder
 from indexer.files import SourceFile, iter_sources, sha256_file  # noqa: F401 (re-exported)
 from indexer.ingest import ingest_path
+from indexer.manifest import expected_settings
 from indexer.schema import Article, Passage
 from indexer.settings import Settings, get_settings
 
 
 @dataclass
 class UpdateReport:
+    """What a build or an update did; ``written`` and ``content`` are the new index in memory
+    (None when nothing changed), for a caller that serves it next."""
+
     articles_added: int = 0
     articles_removed: int = 0
     articles_unchanged: int = 0
     files_skipped: int = 0
     passages_embedded: int = 0
+    articles: int = 0  # in the index afterwards
+    passages: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
     changed: bool = False
+    written: store.WrittenIndex | None = field(default=None, repr=False)
+    content: store.IndexContent | None = field(default=None, repr=False)
 
-    def summary(self, content: store.IndexContent) -> str:
+    def summary(self) -> str:
         rate = self.passages_embedded / self.seconds if self.seconds else 0.0
         lines = [
-            f"articles: {len(content.articles)} in index "
+            f"articles: {self.articles} in index "
             f"(+{self.articles_added} added, -{self.articles_removed} removed, "
             f"{self.articles_unchanged} unchanged, {self.files_skipped} files unchanged)",
-            f"passages: {len(content.passages)} in index, {self.passages_embedded} embedded",
+            f"passages: {self.passages} in index, {self.passages_embedded} embedded",
             f"time: {self.seconds:.1f} s ({rate:.1f} passages/s)",
         ]
         if not self.changed:
@@ -78,6 +86,10 @@ class Indexer:
             bm25_k1=s.bm25_k1,
             bm25_b=s.bm25_b,
         )
+
+    def build_info(self) -> dict[str, str]:
+        """How the vectors were computed, recorded in the manifest."""
+        return {"device": "cpu", "dtype": self.embedder.dtype}
 
     # ------------------------------------------------------------------ passages
 
@@ -219,20 +231,70 @@ def _rekey(name: str, source: SourceFile) -> str:
 
 
 def build(
-    sources: list[SourceFile], out: Path, indexer: Indexer, progress: bool = True
-) -> tuple[UpdateReport, store.IndexContent]:
+    index_path: Path,
+    sources: list[SourceFile],
+    *,
+    settings: Settings | None = None,
+    indexer: Indexer | None = None,
+    model: str | None = None,
+    progress: bool = True,
+) -> UpdateReport:
+    """A new index of these files at ``index_path`` (replacing what was there, atomically)."""
     start = time.perf_counter()
+    indexer = indexer or Indexer(settings, model=model)
     content = store.IndexContent()
     report = UpdateReport()
     indexer.update_from_files(content, sources, report, progress)
     report.changed = True
-    store.write_index(out, content, indexer.index_settings())
+    written = store.write_index(index_path, content, indexer.index_settings(), indexer.build_info())
+    return _finish(report, start, content, written)
+
+
+def update(
+    index_path: Path,
+    *,
+    sources: list[SourceFile] = (),
+    add: list[Article] = (),
+    remove: set[str] | list[str] = (),
+    settings: Settings | None = None,
+    indexer: Indexer | None = None,
+    model: str | None = None,
+    progress: bool = False,
+) -> UpdateReport:
+    """Bring files in, add articles, remove articles by id: one new version, or none.
+
+    The index's settings are checked against these first (:meth:`Manifest.check_compatible`),
+    before the model is loaded or anything is read: a write that would mix tokenizers, models
+    or chunking raises :class:`IncompatibleIndex` and leaves the index untouched. An unknown
+    id in ``remove`` raises ``KeyError``. The index keeps its FAISS kind and BM25 parameters.
+    """
+    start = time.perf_counter()
+    version = store.resolve_version(index_path)
+    manifest = store.read_manifest(version)
+    if indexer is None:
+        settings = settings or get_settings()
+        manifest.check_compatible(expected_settings(settings, model), "write")
+        indexer = Indexer(settings, model=model)
+    manifest.check_compatible(indexer.index_settings(), "write")
+    _, content = store.load_version_content(version)
+    report = UpdateReport()
+    if remove:
+        indexer.remove_articles(content, set(remove), report)
+    if sources:
+        indexer.update_from_files(content, list(sources), report, progress)
+    if add:
+        indexer.apply(content, list(add), set(), report, progress)
+    written = None
+    if report.changed:
+        target = indexer.index_settings().with_structures_of(manifest.settings)
+        written = store.write_index(index_path, content, target, indexer.build_info())
+    return _finish(report, start, content, written)
+
+
+def _finish(report, start, content, written) -> UpdateReport:
+    report.articles = len(content.articles)
+    report.passages = len(content.passages)
     report.seconds = time.perf_counter() - start
-    return report, content
-
-
-def open_for_update(index_path: Path, indexer: Indexer) -> store.IndexContent:
-    manifest, content = store.load_content(index_path)
-    ident = indexer.embedder.identity
-    store.check_compatible(manifest, ident.name, ident.checksum, ident.dimension)
-    return content
+    if written is not None:
+        report.written, report.content = written, content
+    return report

@@ -23,24 +23,26 @@ import secrets
 import shutil
 import sqlite3
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from indexer.files import sha256_file
+from indexer.keywords import BM25_DIR, KeywordIndex
+from indexer.manifest import (  # noqa: F401 (IndexSettings, IndexStoreError: re-exported)
+    MANIFEST,
+    Counts,
+    IndexSettings,
+    IndexStoreError,
+    Manifest,
+    now_utc,
+)
 from indexer.schema import Article, Passage, Span
+from indexer.vectors import FAISS, VECTORS, VectorIndex  # noqa: F401 (file names re-exported)
+from indexer.vectors import FILES as VECTOR_FILES
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 SQLITE = "index.sqlite"
-VECTORS = "vectors.npy"
-FAISS = "faiss.index"
-BM25_DIR = "bm25"
-
-
-class IndexStoreError(Exception):
-    """The index is missing, damaged or incompatible; the message says which and what to do."""
 
 
 @dataclass
@@ -59,27 +61,22 @@ class IndexContent:
         return self.vectors
 
 
-@dataclass
-class IndexSettings:
-    """What must match between an index and whoever reads or extends it."""
+@dataclass(frozen=True)
+class WrittenIndex:
+    """A version just written, with the search structures built for it (so that whoever
+    wrote it can serve it without reading it back from disk)."""
 
-    model_name: str
-    model_checksum: str
-    dimension: int
-    tokenizer: str
-    chunk_target_chars: int
-    chunk_max_chars: int
-    chunk_overlap_sentences: int
-    faiss_kind: str = "flat"
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
+    version: Path
+    manifest: Manifest
+    vectors: VectorIndex
+    keywords: KeywordIndex
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
 def _component_files(version: Path) -> list[Path]:
-    files = [version / SQLITE, version / VECTORS, version / FAISS]
+    files = [version / SQLITE, *(version / name for name in VECTOR_FILES)]
     bm25 = version / BM25_DIR
     if bm25.is_dir():
         files += sorted(p for p in bm25.iterdir() if p.is_file())
@@ -93,52 +90,6 @@ def _fsync_tree(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-# FAISS parameters, chosen with `python -m eval bench vectors` (BENCHMARKS.md).
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128  # real questions: recall@10 0.986 (0.958 with 64) for ~0.2 ms more
-IVF_MIN_VECTORS = 1024  # below this there is too little to train the lists on
-
-
-def ivf_lists(n: int) -> tuple[int, int]:
-    """(nlist, nprobe) of an IVF index over ``n`` vectors."""
-    nlist = max(16, int(4 * np.sqrt(n)))
-    return nlist, max(8, nlist // 16)
-
-
-def build_faiss(vectors: np.ndarray, kind: str):
-    """An inner-product FAISS index over normalised vectors; ids are row numbers.
-
-    "flat" (exact) is the default: at 100k passages it answers in ~20 ms, below the query
-    embedding, with nothing to train."""
-    import faiss
-
-    n, dim = vectors.shape if vectors.ndim == 2 else (0, vectors.shape[-1])
-    if kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-    elif kind == "ivf" and n >= IVF_MIN_VECTORS:
-        nlist, nprobe = ivf_lists(n)
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-        index.nprobe = nprobe
-    else:  # exact; also IVF on collections too small to train
-        index = faiss.IndexFlatIP(dim)
-    if n:
-        index.add(vectors)
-    return index
-
-
-def build_bm25(tokens: list[list[str]], k1: float, b: float):
-    import bm25s
-
-    retriever = bm25s.BM25(k1=k1, b=b)
-    retriever.index(tokens, show_progress=False)
-    return retriever
 
 
 # ---------------------------------------------------------------------- the database
@@ -280,7 +231,12 @@ def _link_target(index_path: Path) -> Path | None:
     return None
 
 
-def write_index(index_path: Path, content: IndexContent, settings: IndexSettings) -> Path:
+def write_index(
+    index_path: Path,
+    content: IndexContent,
+    settings: IndexSettings,
+    build: dict[str, str] | None = None,
+) -> WrittenIndex:
     """Write ``content`` as a new version of the index at ``index_path``, atomically."""
     index_path = Path(os.path.abspath(index_path))
     parent = index_path.parent
@@ -298,36 +254,18 @@ def write_index(index_path: Path, content: IndexContent, settings: IndexSettings
     staging = parent / f".{index_path.name}.tmp{stamp}"
     staging.mkdir()
     try:
-        vectors = np.ascontiguousarray(content.vector_matrix(settings.dimension), dtype=np.float32)
+        vectors = content.vector_matrix(settings.dimension)
         if len(vectors) != len(content.passages):
             raise ValueError("vectors and passages differ in number")
         _write_sqlite(staging / SQLITE, content)
-        np.save(staging / VECTORS, vectors, allow_pickle=False)
-        import faiss
-
-        faiss.write_index(build_faiss(vectors, settings.faiss_kind), str(staging / FAISS))
-        if content.passages:
-            bm25 = build_bm25(content.tokens, settings.bm25_k1, settings.bm25_b)
-            bm25.save(str(staging / BM25_DIR), show_progress=False)
-        dates = sorted(a.date for a in content.articles.values() if a.date)
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "settings": asdict(settings),
-            "counts": {
-                "articles": len(content.articles),
-                "passages": len(content.passages),
-                "files": len(content.files),
-                "sources": len({a.source for a in content.articles.values() if a.source}),
-            },
-            "date_range": [dates[0], dates[-1]] if dates else None,
-            "source_files": dict(sorted(content.files.items())),
-            "components": {
-                str(p.relative_to(staging)): {"size": p.stat().st_size, "sha256": sha256_file(p)}
-                for p in _component_files(staging)
-            },
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+        vector_index = VectorIndex.build(vectors, settings.faiss_kind)
+        vector_index.save(staging)
+        keywords = KeywordIndex.build(
+            content.tokens, settings.tokenizer, settings.bm25_k1, settings.bm25_b
+        )
+        keywords.save(staging)
+        manifest = _manifest(staging, content, settings, build or {})
+        (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         _fsync_tree(staging)
         os.rename(staging, version)
         link_tmp = parent / f".{index_path.name}.link{stamp}"
@@ -338,7 +276,31 @@ def write_index(index_path: Path, content: IndexContent, settings: IndexSettings
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _remove_stale_versions(index_path, keep={version, previous})
-    return version
+    return WrittenIndex(version, manifest, vector_index, keywords)
+
+
+def _manifest(
+    staging: Path, content: IndexContent, settings: IndexSettings, build: dict[str, str]
+) -> Manifest:
+    articles = content.articles.values()
+    dates = sorted(a.date for a in articles if a.date)
+    return Manifest(
+        settings=settings,
+        counts=Counts(
+            articles=len(content.articles),
+            passages=len(content.passages),
+            files=len(content.files),
+            sources=len({a.source for a in articles if a.source}),
+        ),
+        date_range=(dates[0], dates[-1]) if dates else None,
+        source_files=dict(sorted(content.files.items())),
+        components={
+            p.relative_to(staging).as_posix(): {"size": p.stat().st_size, "sha256": sha256_file(p)}
+            for p in _component_files(staging)
+        },
+        built_at=now_utc(),
+        build=dict(build),
+    )
 
 
 def _fsync_tree_dir(folder: Path) -> None:
@@ -374,28 +336,13 @@ def resolve_version(index_path: Path) -> Path:
     return index_path.resolve()
 
 
-def read_manifest(version: Path) -> dict:
-    path = version / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise IndexStoreError(
-            f"{path} is missing: this is not a complete index. Rebuild it."
-        ) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexStoreError(f"{path} is damaged ({exc}). Rebuild the index.") from exc
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        found = manifest.get("format_version") if isinstance(manifest, dict) else None
-        raise IndexStoreError(
-            f"The index at {version} has format version {found!r}; this program reads version "
-            f"{FORMAT_VERSION}. Rebuild the index with this version of the indexer."
-        )
-    return manifest
+def read_manifest(version: Path) -> Manifest:
+    return Manifest.read(version)
 
 
-def verify_components(version: Path, manifest: dict) -> None:
+def verify_components(version: Path, manifest: Manifest) -> None:
     """Every file the manifest lists is there, whole, with the recorded checksum."""
-    for name, expected in manifest.get("components", {}).items():
+    for name, expected in manifest.components.items():
         path = version / name
         if not path.exists():
             raise IndexStoreError(
@@ -413,40 +360,17 @@ def verify_components(version: Path, manifest: dict) -> None:
             )
 
 
-def check_compatible(manifest: dict, model_name: str, model_checksum: str, dimension: int) -> None:
-    """Refuse an index built with another model: its vectors would be meaningless."""
-    s = manifest["settings"]
-    if s["model_name"] != model_name or (
-        s["model_checksum"] and model_checksum and s["model_checksum"] != model_checksum
-    ):
-        raise IndexStoreError(
-            f"The index was built with model {s['model_name']!r} "
-            f"(checksum {s['model_checksum'][:12]}), but the loaded model is {model_name!r} "
-            f"(checksum {model_checksum[:12]}). Use --model {s['model_name']} or rebuild the index."
-        )
-    if s["dimension"] != dimension:
-        raise IndexStoreError(
-            f"The index holds {s['dimension']}-dimensional vectors but the model gives {dimension}. "
-            "Rebuild the index with this model."
-        )
-
-
-def load_content(index_path: Path) -> tuple[dict, IndexContent]:
+def load_content(index_path: Path) -> tuple[Manifest, IndexContent]:
     """Read the whole current index back into memory (for updates)."""
     return load_version_content(resolve_version(index_path))
 
 
-def load_version_content(version: Path) -> tuple[dict, IndexContent]:
+def load_version_content(version: Path) -> tuple[Manifest, IndexContent]:
     """Read one version directory into memory, verifying every file first."""
     manifest = read_manifest(version)
     verify_components(version, manifest)
     content = _read_sqlite(version / SQLITE)
-    try:
-        vectors = np.load(version / VECTORS, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise IndexStoreError(
-            f"The vectors file of {version} is damaged ({exc}). Rebuild."
-        ) from exc
+    vectors = VectorIndex.load_vectors(version)
     if vectors.shape[0] != len(content.passages):
         raise IndexStoreError(
             f"The index has {len(content.passages)} passages but {vectors.shape[0]} vectors. Rebuild."
@@ -455,23 +379,11 @@ def load_version_content(version: Path) -> tuple[dict, IndexContent]:
     return manifest, content
 
 
-def load_search_structures(version: Path, manifest: dict):
-    """The FAISS and BM25 indexes of a version directory (``bm25`` is None when empty)."""
-    import bm25s
-    import faiss
-
-    try:
-        faiss_index = faiss.read_index(str(version / FAISS))
-    except RuntimeError as exc:
-        raise IndexStoreError(
-            f"The FAISS index of {version} cannot be read ({exc}). Rebuild."
-        ) from exc
-    bm25 = None
-    if manifest["counts"]["passages"]:
-        try:
-            bm25 = bm25s.BM25.load(str(version / BM25_DIR), load_vocab=True, allow_pickle=False)
-        except Exception as exc:  # bm25s raises several types for damaged files
-            raise IndexStoreError(
-                f"The BM25 index of {version} cannot be read ({exc}). Rebuild."
-            ) from exc
-    return faiss_index, bm25
+def load_search_structures(
+    version: Path, manifest: Manifest, content: IndexContent
+) -> tuple[VectorIndex, KeywordIndex]:
+    """The vector and keyword components of a version directory, over its loaded content."""
+    s = manifest.settings
+    vectors = VectorIndex.load(version, s.faiss_kind, vectors=content.vectors)
+    keywords = KeywordIndex.load(version, content.tokens, s.tokenizer, s.bm25_k1, s.bm25_b)
+    return vectors, keywords

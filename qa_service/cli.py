@@ -30,15 +30,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from qa_service.state import ServiceState
+    from qa_service.engine import open_engine
 
     question = args.question.strip()
     if not question:
         print("error: the question is empty", file=sys.stderr)
         return 2
-    state = ServiceState(get_settings(), args.index)
-    state.start()
-    engine = state.engine
+    engine = open_engine(args.index, get_settings())
     result = engine.ask(question, args.top_k, args.mode)
     if result.answer:
         print(f"答案 / answer (confidence {result.answer.confidence:.2f}):")

@@ -8,12 +8,17 @@ index from start to end.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
+from indexer import tokenize
 from indexer.embed import Embedder
+from indexer.manifest import IndexSettings
+from indexer.settings import Settings, get_settings
 from indexer.tokenize import ChineseTokenizer
+from qa_service import index as loaded_index
 from qa_service.answer import Answer, AnswerExtractor
 from qa_service.highlight import highlights
 from qa_service.index import LoadedIndex
@@ -40,6 +45,59 @@ class ArticleHit:
     article_id: str
     score: float
     best_row: int
+
+
+def open_engine(
+    index_path: Path,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    tokenizer: ChineseTokenizer | None = None,
+    extractor: AnswerExtractor | None = None,
+) -> Engine:
+    """Load the index at ``index_path`` and check it against these settings: the one way in
+    for the service, the CLI, eval, the benchmarks and the tests.
+
+    The model, tokenizer and answer extractor are shared when given (a service reloading its
+    index after a write reuses them). Raises ``IndexStoreError`` (``IncompatibleIndex`` when the
+    index was built with another model or tokenizer)."""
+    settings = settings or get_settings()
+    embedder = embedder or Embedder(settings=settings)
+    tokenizer = tokenizer or tokenize.from_settings(settings)
+    return engine_for(loaded_index.load(index_path), settings, embedder, tokenizer, extractor)
+
+
+def engine_for(
+    index: LoadedIndex,
+    settings: Settings,
+    embedder: Embedder,
+    tokenizer: ChineseTokenizer,
+    extractor: AnswerExtractor | None = None,
+) -> Engine:
+    """An engine over an index already in memory, after the compatibility check."""
+    index.manifest.check_compatible(expected_for_reading(embedder, tokenizer, index), "read")
+    return Engine(
+        index,
+        embedder,
+        tokenizer,
+        extractor,
+        fusion_weight=settings.fusion_weight,
+        fusion=settings.fusion,
+    )
+
+
+def expected_for_reading(
+    embedder: Embedder, tokenizer: ChineseTokenizer, index: LoadedIndex
+) -> IndexSettings:
+    """What a reader brings: its model and tokenizer (chunking is the index's own business
+    when only reading)."""
+    ident = embedder.identity
+    return replace(
+        index.manifest.settings,
+        model_name=ident.name,
+        model_checksum=ident.checksum,
+        dimension=ident.dimension,
+        tokenizer=tokenizer.fingerprint,
+    )
 
 
 def _ms(start: float) -> float:
@@ -80,11 +138,11 @@ class Engine:
         highlight: bool = True,
     ) -> tuple[list[PassageResult], QueryAnalysis, dict[str, float]]:
         start = time.perf_counter()
-        hits, analysis = self.retriever.search(query, top_k, mode, filters)
+        found = self.retriever.search(query, top_k, mode, filters)
         timings = {"retrieve_ms": _ms(start)}
         if not highlight:
-            return [PassageResult(h.row, h) for h in hits], analysis, timings
-        return self._results(hits, analysis), analysis, timings
+            return [PassageResult(h.row, h) for h in found.hits], found.analysis, timings
+        return self._results(found.hits, found.analysis), found.analysis, timings
 
     def ask(
         self, question: str, top_k: int = 5, mode: str = "hybrid", filters: Filters | None = None
@@ -93,13 +151,13 @@ class Engine:
         vector = self.retriever.embed_query(question)
         timings = {"embed_ms": _ms(start)}
         t = time.perf_counter()
-        hits, analysis = self.retriever.search(question, top_k, mode, filters, vector=vector)
+        # dense_scores: in bm25 mode the answer's confidence still needs dense evidence.
+        found = self.retriever.search(
+            question, top_k, mode, filters, vector=vector, dense_scores=True
+        )
+        hits, analysis = list(found.hits), found.analysis
         timings["retrieve_ms"] = _ms(t)
         t = time.perf_counter()
-        if hits and hits[0].dense is None:  # bm25 mode: the answer still needs dense evidence
-            for h in hits:
-                h.dense = float(self.index.vectors[h.row] @ vector)
-            analysis.background = self.retriever.background(vector)
         texts = [self.index.passages[h.row].text for h in hits]
         answer = self.extractor.extract(question, vector, analysis, self.index.idf, hits, texts)
         timings["answer_ms"] = _ms(t)
@@ -158,9 +216,9 @@ class Engine:
         else:
             vector = self.embedder.encode_document([text or ""])[0]
         want = top_k if level == "passage" else max(top_k * 8, 50)
-        hits, _ = self.retriever.search(
+        hits = self.retriever.search(
             "", want, "dense", exclude_rows=exclude or None, vector=vector
-        )
+        ).hits
         if level == "passage":
             return [PassageResult(h.row, h) for h in hits[:top_k]]
         best: dict[str, ArticleHit] = {}

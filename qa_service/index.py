@@ -13,7 +13,10 @@ import numpy as np
 
 from indexer import store
 from indexer.clean import squash
+from indexer.keywords import KeywordIndex
+from indexer.manifest import Manifest
 from indexer.schema import Article, Passage
+from indexer.vectors import VectorIndex
 
 
 @dataclass
@@ -22,10 +25,10 @@ class LoadedIndex:
 
     path: Path
     version: str
-    manifest: dict
+    manifest: Manifest
     content: store.IndexContent
-    faiss_index: object
-    bm25: object | None
+    vector_index: VectorIndex
+    keyword_index: KeywordIndex
     passage_by_id: dict[str, int]
     article_of: np.ndarray  # passage row -> article row
     article_ids: list[str]
@@ -35,9 +38,6 @@ class LoadedIndex:
     source_names: list[str]  # distinct sources ("" for none)
     source_of: np.ndarray  # per passage, index into source_names
     rows_by_text: dict[int, list[int]]  # hash of the white-space-free text -> passage rows
-    idf: dict[str, float]
-    max_idf: float  # what a query token the collection never saw weighs
-    background: np.ndarray  # a fixed, evenly spaced sample of vectors (see Retriever.background)
 
     @property
     def passages(self) -> list[Passage]:
@@ -49,7 +49,11 @@ class LoadedIndex:
 
     @property
     def vectors(self) -> np.ndarray:
-        return self.content.vectors  # type: ignore[return-value]
+        return self.vector_index.vectors
+
+    @property
+    def idf(self) -> dict[str, float]:
+        return self.keyword_index.idf
 
     def article_passages(self, article_id: str) -> list[int]:
         row = self.article_row.get(article_id)
@@ -68,25 +72,13 @@ def date_number(iso: str | None) -> int:
     return int(iso.replace("-", "")) if iso else 0
 
 
-def _idf(tokens: list[list[str]]) -> dict[str, float]:
-    """BM25's idf per token; used to weigh how much of a query the keyword signal matched."""
-    n = len(tokens)
-    df: dict[str, int] = {}
-    for doc in tokens:
-        for t in set(doc):
-            df[t] = df.get(t, 0) + 1
-    return {t: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for t, d in df.items()}
-
-
-def _background(vectors: np.ndarray | None, size: int = 2048) -> np.ndarray:
-    if vectors is None or len(vectors) == 0:
-        return np.zeros((0, 0), dtype=np.float32)
-    step = max(1, len(vectors) // size)
-    return np.ascontiguousarray(vectors[::step][:size])
-
-
 def from_content(
-    path: Path, version: str, manifest: dict, content: store.IndexContent, faiss_index, bm25
+    path: Path,
+    version: str,
+    manifest: Manifest,
+    content: store.IndexContent,
+    vector_index: VectorIndex,
+    keyword_index: KeywordIndex,
 ) -> LoadedIndex:
     article_ids = list(content.articles)
     article_row = {a: i for i, a in enumerate(article_ids)}
@@ -101,14 +93,13 @@ def from_content(
     source_code = {s: i for i, s in enumerate(source_names)}
     per_article_source = np.array([source_code[a.source or ""] for a in articles], dtype=np.int32)
     per_article_date = np.array([date_number(a.date) for a in articles], dtype=np.int32)
-    idf = _idf(content.tokens)
     return LoadedIndex(
         path=path,
         version=version,
         manifest=manifest,
         content=content,
-        faiss_index=faiss_index,
-        bm25=bm25,
+        vector_index=vector_index,
+        keyword_index=keyword_index,
         passage_by_id={p.passage_id: i for i, p in enumerate(content.passages)},
         article_of=article_of,
         article_ids=article_ids,
@@ -118,9 +109,6 @@ def from_content(
         source_names=source_names,
         source_of=per_article_source[article_of] if len(article_of) else np.zeros(0, np.int32),
         rows_by_text=rows_by_text,
-        idf=idf,
-        max_idf=max(idf.values(), default=1.0),
-        background=_background(content.vectors),
     )
 
 
@@ -128,5 +116,17 @@ def load(index_path: Path) -> LoadedIndex:
     """Load and verify the index the path points at now (raises ``IndexStoreError``)."""
     version = store.resolve_version(index_path)
     manifest, content = store.load_version_content(version)
-    faiss_index, bm25 = store.load_search_structures(version, manifest)
-    return from_content(Path(index_path), version.name, manifest, content, faiss_index, bm25)
+    vectors, keywords = store.load_search_structures(version, manifest, content)
+    return from_content(Path(index_path), version.name, manifest, content, vectors, keywords)
+
+
+def from_written(index_path: Path, written: store.WrittenIndex, content) -> LoadedIndex:
+    """The index a write just produced, from memory (no second read from disk)."""
+    return from_content(
+        Path(index_path),
+        written.version.name,
+        written.manifest,
+        content,
+        written.vectors,
+        written.keywords,
+    )

@@ -14,13 +14,14 @@ from pathlib import Path
 from indexer import store, tokenize
 from indexer.embed import Embedder
 from indexer.ingest import article_from_record
-from indexer.pipeline import Indexer, UpdateReport
+from indexer.pipeline import Indexer, update
 from indexer.settings import Settings
 from indexer.tokenize import ChineseTokenizer
 from qa_service import index as loaded_index
 from qa_service import schemas
 from qa_service.answer import AnswerExtractor
-from qa_service.engine import Engine
+from qa_service.engine import Engine, engine_for
+from qa_service.index import LoadedIndex
 from qa_service.metrics import Metrics
 
 log = logging.getLogger("qa_service")
@@ -58,28 +59,21 @@ class ServiceState:
         self.reload()
 
     def reload(self) -> None:
+        """Open the index as it is on disk now (and check it against the settings)."""
         try:
             index = loaded_index.load(self.index_path)
-            ident = self.embedder.identity
-            store.check_compatible(index.manifest, ident.name, ident.checksum, ident.dimension)
-            built_with = index.manifest["settings"]["tokenizer"]
-            if built_with != self.tokenizer.fingerprint:
-                raise store.IndexStoreError(
-                    f"The index was tokenized with {built_with}, but this service tokenizes "
-                    f"with {self.tokenizer.fingerprint}: keyword search would miss. Set "
-                    "NEWSQA_TOKENIZER_MODE / NEWSQA_USER_DICT as at build time, or rebuild."
-                )
         except store.IndexStoreError as exc:
             self.load_error = str(exc)
             raise
-        self.engine = Engine(
-            index,
-            self.embedder,
-            self.tokenizer,
-            self.extractor,
-            fusion_weight=self.settings.fusion_weight,
-            fusion=self.settings.fusion,
-        )
+        self._serve(index)
+
+    def _serve(self, index: LoadedIndex) -> None:
+        try:
+            engine = engine_for(index, self.settings, self.embedder, self.tokenizer, self.extractor)
+        except store.IndexStoreError as exc:
+            self.load_error = str(exc)
+            raise
+        self.engine = engine  # the swap: one reference assignment
         self.load_error = None
 
     # ------------------------------------------------------------------- writes
@@ -87,18 +81,17 @@ class ServiceState:
     def _write(self, add, remove: set[str]) -> schemas.WriteResult:
         with self._write_lock:
             indexer = Indexer(self.settings, embedder=self.embedder, tokenizer=self.tokenizer)
-            manifest, content = store.load_content(self.index_path)
-            report = UpdateReport()
-            indexer.apply(content, add, remove, report)
-            if report.changed:
-                store.write_index(self.index_path, content, indexer.index_settings())
-                self.reload()
+            report = update(self.index_path, add=add, remove=remove, indexer=indexer)
+            if report.written is not None:
+                self._serve(
+                    loaded_index.from_written(self.index_path, report.written, report.content)
+                )
             return schemas.WriteResult(
                 added=report.articles_added,
                 removed=report.articles_removed,
                 unchanged=report.articles_unchanged,
-                articles=len(content.articles),
-                passages=len(content.passages),
+                articles=report.articles,
+                passages=report.passages,
                 article_ids=[a.article_id for a in add],
             )
 
@@ -126,10 +119,10 @@ class ServiceState:
             "passages": len(index.passages),
             "sources": sources,
             "files": len(index.content.files),
-            "date_range": m.get("date_range"),
-            "model": m["settings"]["model_name"],
-            "dimension": m["settings"]["dimension"],
-            "faiss": m["settings"]["faiss_kind"],
-            "built_at": m.get("built_at"),
+            "date_range": list(m.date_range) if m.date_range else None,
+            "model": m.settings.model_name,
+            "dimension": m.settings.dimension,
+            "faiss": m.settings.faiss_kind,
+            "built_at": m.built_at,
             "version": index.version,
         }

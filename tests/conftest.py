@@ -1,5 +1,10 @@
 """Shared fixtures. The quality tests use the real model and real FAISS; building the seed
-index once per session keeps the suite fast."""
+index once per session keeps the suite fast.
+
+Two lanes: every test whose fixtures reach the model (``embedder`` and all that depends on
+it) is marked ``model`` at collection, so ``pytest -m "not model"`` runs the rest with no
+model installed. A test that loads the model some other way (a CLI subprocess, an installed
+model directory) carries ``@pytest.mark.model`` itself."""
 
 from __future__ import annotations
 
@@ -14,6 +19,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
 SHARED = REPO.parent / "shared"
+
+# Fixtures that load the model; anything depending on them is in their fixture closure.
+MODEL_FIXTURES = frozenset({"embedder"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects (the mark plugin's hook is tryfirst too)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")
@@ -43,14 +58,21 @@ def seed_index(tmp_path_factory, indexer_obj) -> Path:
     from indexer.pipeline import build, iter_sources
 
     out = tmp_path_factory.mktemp("seed-index") / "index"
-    build(iter_sources([SEEDS]), out, indexer_obj, progress=False)
+    build(out, iter_sources([SEEDS]), indexer=indexer_obj, progress=False)
     return out
+
+
+@pytest.fixture()
+def index_copy(seed_index, tmp_path) -> Path:
+    """A private copy of the seed index (the link and its version directory), for tests
+    that write."""
+    from tests.helpers.service import copy_index
+
+    return copy_index(seed_index, tmp_path / "idx")
 
 
 @pytest.fixture(scope="session")
 def engine(seed_index, embedder, settings):
-    from qa_service.state import ServiceState
+    from qa_service.engine import open_engine
 
-    state = ServiceState(settings, seed_index, embedder=embedder)
-    state.start()
-    return state.engine
+    return open_engine(seed_index, settings, embedder)

@@ -4,8 +4,6 @@ Real model and real index (a private copy of the seed index, since these tests w
 
 from __future__ import annotations
 
-import re
-import shutil
 import threading
 
 import httpx
@@ -13,9 +11,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from indexer.clean import squash
 from tests.helpers.server import serve
+from tests.helpers.service import ADMIN_TOKEN, make_app
 
-TOKEN = "s3cret-token"
 NEW_ARTICLE = {
     "id": "test-robot-2026",
     "title": "北碚机器人小镇启用水下巡检机器人",
@@ -27,28 +26,12 @@ NEW_ARTICLE = {
 
 
 @pytest.fixture()
-def index_copy(seed_index, tmp_path):
-    """A private copy of the seed index (the link and its version directory)."""
-    target = tmp_path / "idx"
-    shutil.copytree(seed_index.parent, target, symlinks=True)
-    return target / seed_index.name
-
-
-def make_app(settings, index_path, embedder, token=TOKEN):
-    from qa_service.app import create_app
-    from qa_service.state import ServiceState
-
-    s = settings.model_copy(update={"admin_token": token})
-    return create_app(settings=s, state=ServiceState(s, index_path, embedder=embedder))
-
-
-@pytest.fixture()
 def client(settings, index_copy, embedder):
     with TestClient(make_app(settings, index_copy, embedder)) as c:
         yield c
 
 
-def auth(token=TOKEN):
+def auth(token=ADMIN_TOKEN):
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -69,7 +52,7 @@ def test_token_missing_wrong_right(client):
 
 
 def test_writes_disabled_without_a_configured_token(settings, index_copy, embedder):
-    with TestClient(make_app(settings, index_copy, embedder, token=None)) as c:
+    with TestClient(make_app(settings, index_copy, embedder, admin_token=None)) as c:
         r = c.post("/articles", json=NEW_ARTICLE, headers=auth())
         assert r.status_code == 403 and "disabled" in r.json()["detail"]
 
@@ -85,7 +68,7 @@ def test_add_then_search_then_delete(client):
     assert art["source"] == "北碚报" and art["date"] == "2026-11-20"
     p = art["passages"][0]
     raw = NEW_ARTICLE["text"][p["start"] : p["end"]]
-    assert re.sub(r"\s", "", raw) == re.sub(r"\s", "", p["text"])
+    assert squash(raw) == squash(p["text"])
     # same content again: nothing changes
     again = client.post("/articles", json=NEW_ARTICLE, headers=auth()).json()
     assert again["added"] == 0 and again["unchanged"] == 1
@@ -208,3 +191,31 @@ def test_metrics_text(client):
     assert "newsqa_request_seconds_bucket" in text
     assert "newsqa_index_passages" in text
     assert 'newsqa_model_info{dimension="384",model="multilingual-e5-small"} 1.0' in text
+
+
+def test_write_with_other_chunking_is_a_409_and_changes_nothing(settings, index_copy, embedder):
+    """A service configured with other chunking than its index was built with still answers,
+    but an admin write would mix two chunkings: a 409 naming the setting, index untouched."""
+    from indexer import store
+
+    version = store.resolve_version(index_copy)
+    app = make_app(settings, index_copy, embedder, chunk_target_chars=300)
+    with TestClient(app) as c:
+        assert c.post("/search", json={"query": "北碚"}).status_code == 200
+        r = c.post("/articles", json=NEW_ARTICLE, headers=auth())
+        assert r.status_code == 409 and "chunk_target_chars" in r.json()["detail"]
+        assert c.delete("/articles/nope", headers=auth()).status_code in (404, 409)
+    assert store.resolve_version(index_copy) == version
+
+
+def test_a_write_reads_the_index_from_disk_once(client, monkeypatch):
+    """The new version is served from memory: one verified read per write, not two."""
+    from indexer import store
+
+    reads = []
+    real = store.load_version_content
+    monkeypatch.setattr(store, "load_version_content", lambda v: reads.append(v) or real(v))
+    r = client.post("/articles", json=NEW_ARTICLE, headers=auth())
+    assert r.status_code == 200 and r.json()["added"] == 1
+    assert len(reads) == 1
+    assert search_ids(client, "水下巡检机器人鲟龙一号")[0] == "test-robot-2026"

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from indexer import store
+from indexer.manifest import Counts, IncompatibleIndex, Manifest
 from tests.helpers import synthetic
 
 
@@ -26,16 +27,17 @@ def test_write_and_read_back(tmp_path):
     c = synthetic.content(4)
     store.write_index(path, c, synthetic.settings())
     manifest, back = store.load_content(path)
-    assert manifest["counts"] == {"articles": 4, "passages": 12, "files": 1, "sources": 1}
+    assert manifest.counts == Counts(articles=4, passages=12, files=1, sources=1)
     assert [p.passage_id for p in back.passages] == [p.passage_id for p in c.passages]
     assert np.allclose(back.vectors, c.vectors)
     assert back.articles["art0-00001"].title == "标题1"
     assert back.tokens == c.tokens
-    faiss_index, bm25 = store.load_search_structures(store.resolve_version(path), manifest)
-    assert faiss_index.ntotal == 12 and bm25 is not None
+    vectors, keywords = store.load_search_structures(store.resolve_version(path), manifest, back)
+    assert vectors.faiss_index.ntotal == 12 and keywords.bm25 is not None
     # the nearest neighbour of a stored vector is itself: vector id == passage row
-    _, ids = faiss_index.search(c.vectors[5:6], 1)
-    assert ids[0][0] == 5
+    assert next(iter(vectors.search(c.vectors[5], 1))) == 5
+    # the keyword component finds the passages holding a token, best first
+    assert set(keywords.search(["第1篇"], 10).scores) == {3, 4, 5}
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
@@ -45,9 +47,10 @@ def test_every_faiss_kind_round_trips_and_finds_stored_vectors(tmp_path, kind):
     path = tmp_path / "index"
     c = synthetic.content(400)
     store.write_index(path, c, synthetic.settings(faiss_kind=kind))
-    manifest, _ = store.load_content(path)
-    assert manifest["settings"]["faiss_kind"] == kind
-    faiss_index, _ = store.load_search_structures(store.resolve_version(path), manifest)
+    manifest, back = store.load_content(path)
+    assert manifest.settings.faiss_kind == kind
+    vectors, _ = store.load_search_structures(store.resolve_version(path), manifest, back)
+    faiss_index = vectors.faiss_index
     assert faiss_index.ntotal == 1200
     expected = {"flat": "IndexFlatIP", "hnsw": "IndexHNSWFlat", "ivf": "IndexIVFFlat"}[kind]
     assert type(faiss_index).__name__ == expected
@@ -123,13 +126,43 @@ def test_other_model_or_dimension_is_refused(tmp_path):
     path = tmp_path / "index"
     store.write_index(path, synthetic.content(1), synthetic.settings())
     manifest, _ = store.load_content(path)
-    store.check_compatible(manifest, "multilingual-e5-small", "abc123", 384)
-    with pytest.raises(store.IndexStoreError, match="built with model 'multilingual-e5-small'"):
-        store.check_compatible(manifest, "embeddinggemma-300m", "def", 768)
-    with pytest.raises(store.IndexStoreError, match="checksum"):
-        store.check_compatible(manifest, "multilingual-e5-small", "zzz999", 384)
-    with pytest.raises(store.IndexStoreError, match="384-dimensional"):
-        store.check_compatible(manifest, "multilingual-e5-small", "abc123", 768)
+    manifest.check_compatible(synthetic.settings())
+    cases = [
+        ({"model_name": "embeddinggemma-300m"}, "model_name = 'multilingual-e5-small'"),
+        ({"model_checksum": "zzz999"}, "model_checksum = 'abc123'"),
+        ({"dimension": 768}, "dimension = 384"),
+        ({"tokenizer": "jieba-x-precise-"}, "NEWSQA_TOKENIZER_MODE"),
+    ]
+    for change, message in cases:
+        for purpose in ("read", "write"):
+            with pytest.raises(IncompatibleIndex, match=message):
+                manifest.check_compatible(synthetic.settings(**change), purpose)
+
+
+def test_chunking_must_match_to_write_not_to_read(tmp_path):
+    path = tmp_path / "index"
+    store.write_index(path, synthetic.content(1), synthetic.settings())
+    manifest, _ = store.load_content(path)
+    other = synthetic.settings(chunk_target_chars=300)
+    manifest.check_compatible(other, "read")
+    with pytest.raises(IncompatibleIndex) as err:
+        manifest.check_compatible(other, "write")
+    message = str(err.value)
+    assert "chunk_target_chars = 200" in message and "= 300" in message
+    assert "NEWSQA_CHUNK_TARGET_CHARS" in message and "python -m indexer build" in message
+    # the search-structure parameters are the index's own: a write may differ in them
+    manifest.check_compatible(synthetic.settings(faiss_kind="hnsw", bm25_k1=1.5), "write")
+
+
+def test_manifest_round_trips_through_json(tmp_path):
+    path = tmp_path / "index"
+    store.write_index(path, synthetic.content(2), synthetic.settings(), {"device": "cpu"})
+    version = store.resolve_version(path)
+    manifest = store.read_manifest(version)
+    assert manifest.build == {"device": "cpu"}
+    again = Manifest.from_dict(json.loads(manifest.to_json()))
+    assert again == manifest
+    assert (version / store.MANIFEST).read_text(encoding="utf-8") == manifest.to_json()
 
 
 def test_missing_index_says_how_to_build_one(tmp_path):
@@ -156,10 +189,10 @@ def test_sigkill_during_writes_leaves_old_or_new_index(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         manifest, content = store.load_content(path)
-        faiss_index, _ = store.load_search_structures(store.resolve_version(path), manifest)
-        n = manifest["counts"]["articles"]
+        vectors, _ = store.load_search_structures(store.resolve_version(path), manifest, content)
+        n = manifest.counts.articles
         assert n in sizes
-        assert len(content.articles) == n and faiss_index.ntotal == 3 * n
+        assert len(content.articles) == n and vectors.faiss_index.ntotal == 3 * n
         seen.add(n)
         killed_mid_write += any(".tmp" in p.name for p in tmp_path.iterdir())
     assert seen == set(sizes), "the writer should have completed some writes"

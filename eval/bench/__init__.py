@@ -21,7 +21,7 @@ from pathlib import Path
 
 from eval.bench.common import REPO, load_average, machine
 from indexer.choices import COMPUTE_DTYPES, FAISS_KINDS, MODEL_DTYPES
-from indexer.store import HNSW_EF_CONSTRUCTION
+from indexer.vectors import HNSW_EF_CONSTRUCTION
 
 DTYPES = list(COMPUTE_DTYPES)
 SERVE_DTYPES = list(MODEL_DTYPES)  # auto: bfloat16 where the CPU has it (indexer.embed)
@@ -144,14 +144,14 @@ def add_parser(sub) -> None:
         type=int,
         nargs="+",
         default=[64],
-        help="HNSW efSearch values (the value indexer.store.build_faiss sets is added)",
+        help="HNSW efSearch values (the value indexer.vectors.build_faiss sets is added)",
     )
     s.add_argument(
         "--nprobe",
         type=int,
         nargs="+",
         default=[8, 32],
-        help="IVF probes (the value indexer.store.build_faiss sets is added)",
+        help="IVF probes (the value indexer.vectors.build_faiss sets is added)",
     )
     s.add_argument(
         "--ivf-points-per-list",

@@ -75,7 +75,9 @@ def _build_corpus_index(records: list[dict], name: str, indexer, out: Path, dtyp
     content = store.IndexContent()
     indexer.apply(content, articles, set(), UpdateReport(), progress=True)
     embed_s = time.perf_counter() - start - ingest_s
-    version = store.write_index(out, content, indexer.index_settings())
+    version = store.write_index(
+        out, content, indexer.index_settings(), indexer.build_info()
+    ).version
     build_s = time.perf_counter() - start
     return {
         "corpus": name,
@@ -110,7 +112,7 @@ def bench_corpus(
     from indexer.embed import Embedder
     from indexer.pipeline import Indexer
     from indexer.settings import get_settings
-    from qa_service.state import ServiceState
+    from qa_service.engine import open_engine
 
     settings = get_settings().model_copy(update={"model_dtype": dtype})
     embedder = Embedder(settings=settings, dtype=dtype)
@@ -129,11 +131,9 @@ def bench_corpus(
             row = _build_corpus_index(records, name, indexer, out, embedder.dtype)
         rss0 = rss_mb()
         start = time.perf_counter()
-        state = ServiceState(settings, out, embedder=embedder)
-        state.start()
+        engine = open_engine(out, settings, embedder)
         row["load_s"] = round(time.perf_counter() - start, 2)
         row["load_rss_mb"] = round(rss_mb() - rss0)
-        engine = state.engine
         row["index_passages"] = len(engine.index.passages)
         qs = corpus_questions(engine.index.passages, 2 * questions, seed=7)
         search_qs, ask_qs = qs[:questions], qs[questions:]  # disjoint: no query-cache hits

@@ -29,7 +29,7 @@ def bench_index(sources: list[Path], dtypes: list[str], rounds: int = 2) -> list
         for _ in range(rounds):
             with tempfile.TemporaryDirectory() as tmp:
                 start = time.perf_counter()
-                _, content = build(files, Path(tmp) / "index", indexer, progress=False)
+                content = build(Path(tmp) / "index", files, indexer=indexer).content
                 pipeline.append(time.perf_counter() - start)
             texts = [
                 Indexer.indexed_text(p, content.articles[p.article_id]) for p in content.passages

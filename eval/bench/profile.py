@@ -16,12 +16,10 @@ def bench_profile(index: Path, limit: int | None, dtype: str, html: Path | None)
     from pyinstrument import Profiler
 
     from indexer.settings import get_settings
-    from qa_service.state import ServiceState
+    from qa_service.engine import open_engine
 
     settings = get_settings().model_copy(update={"model_dtype": dtype})
-    state = ServiceState(settings, index)
-    state.start()
-    engine = state.engine
+    engine = open_engine(index, settings)
     questions = [q.question for q in load_answer_set(REPO / "eval" / "data" / "seed_qa.jsonl")]
     questions = questions[:limit] if limit else questions
     engine.ask("预热：北碚的规划面积是多少？", 5, "hybrid")
@@ -46,7 +44,7 @@ def bench_profile(index: Path, limit: int | None, dtype: str, html: Path | None)
         }
         for name, values in [("ask", totals), *stages.items()]
     }
-    print(f"{len(questions)} questions, index {index}, model dtype {state.embedder.dtype}")
+    print(f"{len(questions)} questions, index {index}, model dtype {engine.embedder.dtype}")
     print(f"{'stage':14} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
     for name, row in summary.items():
         print(f"{name:14} {row['p50_ms']:>8} {row['p95_ms']:>8} {row['mean_ms']:>8}")

@@ -16,6 +16,7 @@ import numpy as np
 from eval.bench.common import markdown_table, rss_mb
 from eval.metrics import percentile
 from indexer import store
+from indexer import vectors as faiss_params
 
 
 class VectorModel:
@@ -77,7 +78,7 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 @dataclass
 class VectorConfigs:
     kinds: list[str]
-    ef_construction: int = store.HNSW_EF_CONSTRUCTION
+    ef_construction: int = faiss_params.HNSW_EF_CONSTRUCTION
     ef_search: tuple[int, ...] = (64,)  # the store's efSearch is always added
     nprobe: tuple[int, ...] = (8, 32)
     ivf_points_per_list: int = 64
@@ -141,10 +142,10 @@ def compare_indexes(data: str, base: np.ndarray, query: np.ndarray, cfg: VectorC
         return row
 
     if "hnsw" in cfg.kinds:
-        params = {"M": store.HNSW_M, "efConstruction": cfg.ef_construction}
+        params = {"M": faiss_params.HNSW_M, "efConstruction": cfg.ef_construction}
         rss0 = rss_mb()
         start = time.perf_counter()
-        hnsw = faiss.IndexHNSWFlat(dim, store.HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        hnsw = faiss.IndexHNSWFlat(dim, faiss_params.HNSW_M, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = cfg.ef_construction
         step = 50_000
         for lo in range(0, n, step):
@@ -172,14 +173,14 @@ def compare_indexes(data: str, base: np.ndarray, query: np.ndarray, cfg: VectorC
                 "bytes": len(faiss.serialize_index(hnsw)),
                 "rss_delta_mb": round(rss_mb() - rss0),
             }
-            for ef in sorted({*cfg.ef_search, store.HNSW_EF_SEARCH}):
+            for ef in sorted({*cfg.ef_search, faiss_params.HNSW_EF_SEARCH}):
                 hnsw.hnsw.efSearch = ef
                 row = head | {"kind": "hnsw", "params": params | {"efSearch": ef}} | figures
                 _emit(rows, measured(row, hnsw))
         del hnsw
 
     if "ivf" in cfg.kinds:
-        nlist, store_nprobe = store.ivf_lists(n)
+        nlist, store_nprobe = faiss_params.ivf_lists(n)
         rss0 = rss_mb()
         start = time.perf_counter()
         quantizer = faiss.IndexFlatIP(dim)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from fastapi import APIRouter, HTTPException
 
+from indexer.manifest import IncompatibleIndex
 from qa_service import schemas
 from qa_service.api.deps import AdminDep, ArticlesBody, EngineDep, StateDep
 
@@ -18,15 +22,26 @@ def get_article(article_id: str, engine: EngineDep) -> schemas.ArticleOut:
     return schemas.ArticleOut.from_article(engine.index, article)
 
 
+@contextmanager
+def _write_errors() -> Iterator[None]:
+    """An unknown id is a 404; a write the index's settings forbid (this service runs with
+    other chunking than the index was built with) is a 409 that says which setting."""
+    try:
+        yield
+    except KeyError as exc:
+        raise HTTPException(404, exc.args[0]) from None
+    except IncompatibleIndex as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
 @router.post("", response_model=schemas.WriteResult, dependencies=[AdminDep])
 def add_articles(body: ArticlesBody, state: StateDep) -> schemas.WriteResult:
     items = body.articles if isinstance(body, schemas.ArticlesIn) else [body]
-    return state.add_articles(items)
+    with _write_errors():
+        return state.add_articles(items)
 
 
 @router.delete("/{article_id}", response_model=schemas.WriteResult, dependencies=[AdminDep])
 def delete_article(article_id: str, state: StateDep) -> schemas.WriteResult:
-    try:
+    with _write_errors():
         return state.remove_article(article_id)
-    except KeyError as exc:
-        raise HTTPException(404, exc.args[0]) from None

@@ -1,0 +1,116 @@
+"""The keyword component: BM25 (bm25s) over jieba tokens, with idf and query coverage.
+
+The stored tokens (SQLite, one row per passage) are the truth; ``bm25/`` is derived from them
+and rebuilt on every write. Besides ranking, the component says how much of a query the best
+keyword match covers (``coverage``: the share of the query's idf mass that passage contains;
+a token the collection never saw counts as unmatched). Hybrid fusion weighs the keyword
+signal by it, and the answer confidence uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+BM25_DIR = "bm25"
+
+
+def build_bm25(tokens: list[list[str]], k1: float, b: float):
+    import bm25s
+
+    retriever = bm25s.BM25(k1=k1, b=b)
+    retriever.index(tokens, show_progress=False)
+    return retriever
+
+
+def idf_of(tokens: list[list[str]]) -> dict[str, float]:
+    """BM25's idf per token (the same formula bm25s uses for Lucene-style scoring)."""
+    n = len(tokens)
+    df: dict[str, int] = {}
+    for doc in tokens:
+        for t in set(doc):
+            df[t] = df.get(t, 0) + 1
+    return {t: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for t, d in df.items()}
+
+
+@dataclass(frozen=True)
+class KeywordMatch:
+    """BM25's top rows for a query, and how much of the query the best of them covers."""
+
+    scores: dict[int, float] = field(default_factory=dict)
+    coverage: float = 0.0
+    matched: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class KeywordIndex:
+    tokens: list[list[str]]  # per passage row
+    bm25: object | None  # None for an empty index
+    fingerprint: str = ""  # the tokenizer that made the tokens (indexer.tokenize)
+    k1: float = 1.2
+    b: float = 0.75
+    idf: dict[str, float] = field(default_factory=dict)
+
+    @cached_property
+    def max_idf(self) -> float:
+        """What a query token the collection never saw weighs."""
+        return max(self.idf.values(), default=1.0)
+
+    @classmethod
+    def build(cls, tokens: list[list[str]], fingerprint: str = "", k1=1.2, b=0.75):
+        bm25 = build_bm25(tokens, k1, b) if tokens else None
+        return cls(tokens, bm25, fingerprint, k1, b, idf_of(tokens))
+
+    def save(self, folder: Path) -> None:
+        if self.bm25 is not None:
+            self.bm25.save(str(Path(folder) / BM25_DIR), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path, tokens: list[list[str]], fingerprint="", k1=1.2, b=0.75):
+        import bm25s
+
+        from indexer.manifest import IndexStoreError
+
+        bm25 = None
+        if tokens:
+            try:
+                bm25 = bm25s.BM25.load(
+                    str(Path(folder) / BM25_DIR), load_vocab=True, allow_pickle=False
+                )
+            except Exception as exc:  # bm25s raises several types for damaged files
+                raise IndexStoreError(
+                    f"The BM25 index of {folder} cannot be read ({exc}). Rebuild."
+                ) from exc
+        return cls(tokens, bm25, fingerprint, k1, b, idf_of(tokens))
+
+    def search(
+        self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None
+    ) -> KeywordMatch:
+        """Top-k BM25 scores (> 0) among allowed rows, with the coverage of the best one."""
+        if self.bm25 is None or not query_tokens or k <= 0:
+            return KeywordMatch()
+        known = [t for t in query_tokens if t in self.idf]
+        if not known:
+            return KeywordMatch()
+        scores = np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0.0)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        result = {int(i): float(scores[i]) for i in top if scores[i] > 0}
+        if not result:
+            return KeywordMatch()
+        best = max(result, key=result.get)
+        coverage, matched = self.coverage(query_tokens, best)
+        return KeywordMatch(result, coverage, matched)
+
+    def coverage(self, query_tokens: list[str], row: int) -> tuple[float, frozenset[str]]:
+        """The share of the query's idf mass that passage ``row`` contains, and those tokens."""
+        unseen = self.max_idf
+        query = set(query_tokens)
+        total = sum(self.idf.get(t, unseen) for t in query)
+        matched = frozenset(query & set(self.tokens[row]))
+        return (sum(self.idf[t] for t in matched) / total if total else 0.0), matched
