@@ -7,6 +7,7 @@ import hashlib
 import json
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from eval import runner
@@ -78,27 +79,17 @@ def _beir_engine(session: Session, folder: Path, settings: Settings, progress: b
     return dataset, session.engine(path, settings)
 
 
-INDEX_SETTINGS = (
-    "tokenizer_mode",
-    "model",
-    "model_dtype",
-    "chunk_target_chars",
-    "chunk_max_chars",
-    "chunk_overlap_sentences",
-    "faiss_kind",
-    "user_dict",
-    "bm25_k1",
-    "bm25_b",
-)
-
-
 def _answers_engine(session: Session, args, settings: Settings, tmp: Path):
     """An engine over --index, or over a fresh index of --sources (one per index settings)."""
     if not getattr(args, "sources", None):
         return session.engine(args.index or settings.index_dir, settings)
+    from indexer.embed import resolve_dtype
+    from indexer.manifest import expected_settings
     from indexer.pipeline import build, iter_sources
 
-    key = json.dumps([str(getattr(settings, k)) for k in INDEX_SETTINGS])
+    # One index per (index settings as the manifest records them, dtype of the vectors).
+    recorded = asdict(expected_settings(settings))
+    key = json.dumps([recorded, resolve_dtype(settings.model_dtype)], sort_keys=True)
     path = tmp / f"index-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     if not path.exists():
         build(path, iter_sources(args.sources), indexer=session.indexer(settings), progress=False)
