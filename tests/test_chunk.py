@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from indexer.chunk import chunk_article, sentence_bounds
-from indexer.clean import CLOSERS, TERMINATORS, raw_range
+from indexer.clean import CLOSERS, TERMINATORS, raw_range, squash
 from indexer.ingest import article_from_record, ingest_path, ingest_text
 from indexer.schema import Article, Span
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 ENDS = TERMINATORS + CLOSERS
-
-
-def nows(text: str) -> str:
-    return re.sub(r"\s+", "", text)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +62,7 @@ def test_seed_passages_respect_maximum_and_offsets(seeds, target, maximum, overl
             assert len(p.text) <= maximum
             assert p.passage_id == f"{art.article_id}-{p.position:04d}"
             assert p.article_id == art.article_id and p.file == art.file
-            assert nows(raw[p.start : p.end]) == nows(p.text)
+            assert squash(raw[p.start : p.end]) == squash(p.text)
 
 
 def test_default_sizes_come_from_settings(seeds) -> None:
@@ -144,7 +139,7 @@ def test_short_paragraphs_are_packed_with_their_neighbours() -> None:
     assert not rest
     assert first.text.split("\n")[0] == "短标题"
     assert first.text.count("\n") == 3
-    assert len(first.text) == len(nows(art.text)) + 3
+    assert len(first.text) == len(squash(art.text)) + 3
 
 
 def test_passages_never_cross_markup_or_articles() -> None:
@@ -157,7 +152,7 @@ def test_passages_never_cross_markup_or_articles() -> None:
     assert [p.text for p in first] == ["副题\n第一段。", "条目一。", "条目二。"]
     for art in articles:
         for p in chunk_article(art, 200, 300, 1):
-            assert nows(page[p.start : p.end]) == nows(p.text)
+            assert squash(page[p.start : p.end]) == squash(p.text)
             assert p.article_id == art.article_id
 
 

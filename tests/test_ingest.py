@@ -82,10 +82,6 @@ MARKUP = re.compile(r"(?m)^[ \t]*#{1,6}[ \t]|^[ \t]*-[ \t]|^相关新闻>>>[ \t]
 CJK_GAP = re.compile(r"[\u4e00-\u9fff][ \t\u3000]+[\u4e00-\u9fff]")
 
 
-def nows(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
 def raw_of(page: str) -> str:
     return (SEEDS / PAGE[page]).read_bytes().decode("utf-8")
 
@@ -131,7 +127,7 @@ def test_clean_removes_only_layout_white_space(raw: str, expected: str) -> None:
         assert ch == raw[off] or (ch == " " and raw[off].isspace())
     if expected:
         start, end = cleaned.raw_range(0, len(expected))
-        assert nows(raw[start:end]) == nows(expected)
+        assert squash(raw[start:end]) == squash(expected)
 
 
 def test_clean_region_and_keep_spaces() -> None:
@@ -193,11 +189,11 @@ def test_every_span_and_passage_cites_its_raw_characters(seed_articles, page: st
         spans = ([art.title_span] if art.title_span else []) + art.paragraphs
         for span in spans:
             assert span.text == span.text.strip() and span.text
-            assert nows(raw[span.start : span.end]) == nows(span.text)
+            assert squash(raw[span.start : span.end]) == squash(span.text)
             assert not raw[span.start].isspace() and not raw[span.end - 1].isspace()
         for passage in chunk_article(art):
             assert passage.file == art.file
-            assert nows(raw[passage.start : passage.end]) == nows(passage.text)
+            assert squash(raw[passage.start : passage.end]) == squash(passage.text)
             assert passage.text[0] == raw[passage.start]
             assert passage.text[-1] == raw[passage.end - 1]
 
@@ -214,7 +210,7 @@ def test_no_text_is_lost_or_doubled(seed_articles, page: str) -> None:
             covered[title.start : title.end] = [True] * (title.end - title.start)
         passages = chunk_article(art, overlap=0)
         # Without overlap the passages are the article text, once, in order.
-        assert nows("".join(p.text for p in passages)) == nows(art.text)
+        assert squash("".join(p.text for p in passages)) == squash(art.text)
         for p in chunk_article(art):
             if title is not None:  # the title is never inside a passage
                 assert p.end <= title.start or p.start >= title.end
@@ -389,7 +385,7 @@ def test_markdown_and_plain_pages(tmp_path: Path) -> None:
     assert second.byline == "李四"
     for art in articles:
         for p in chunk_article(art):
-            assert nows(md[p.start : p.end]) == nows(p.text)
+            assert squash(md[p.start : p.end]) == squash(p.text)
     assert ingest_text("", "empty.txt") == []
     assert ingest_text("\n \n", "blank.txt") == []
 
@@ -402,7 +398,7 @@ def test_crlf_and_bom_offsets(tmp_path: Path) -> None:
     assert art.title == "标题一行" and art.title_span == Span("标题一行", 1, 5)
     raw = path.read_bytes().decode("utf-8")
     for p in chunk_article(art):
-        assert nows(raw[p.start : p.end]) == nows(p.text)
+        assert squash(raw[p.start : p.end]) == squash(p.text)
 
 
 def test_folder_walk_names_and_problems(tmp_path: Path) -> None:
@@ -476,7 +472,7 @@ def test_jsonl_good_lines_kept_bad_lines_reported(tmp_path: Path) -> None:
     )
     text = good["text"]
     for p in [*a1.paragraphs, *chunk_article(a1)]:
-        assert nows(text[p.start : p.end]) == nows(p.text)
+        assert squash(text[p.start : p.end]) == squash(p.text)
     again = ingest_path(path)
     assert [a.content_hash for a in again.articles] == [a.content_hash for a in result.articles]
 

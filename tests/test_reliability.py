@@ -21,25 +21,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import REPO
 from tests.helpers.server import free_port, serve
-
-TOKEN = "reliability-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture()
-def index_copy(seed_index, tmp_path) -> Path:
-    """A private copy of the seed index (the link and its version directory)."""
-    target = tmp_path / "idx"
-    shutil.copytree(seed_index.parent, target, symlinks=True)
-    return target / seed_index.name
-
-
-def make_app(settings, index_path, embedder, **overrides):
-    from qa_service.app import create_app
-    from qa_service.state import ServiceState
-
-    s = settings.model_copy(update={"admin_token": TOKEN, **overrides})
-    return create_app(settings=s, state=ServiceState(s, index_path, embedder=embedder))
+from tests.helpers.service import AUTH, copy_index, make_app
 
 
 def started(app):
@@ -187,9 +169,8 @@ api_schema = _api_schema()
 def fuzz_base(settings, seed_index, embedder, tmp_path_factory):
     """The real service over real HTTP, on a private copy of the seed index (fuzzed writes
     land there)."""
-    target = tmp_path_factory.mktemp("fuzz") / "idx"
-    shutil.copytree(seed_index.parent, target, symlinks=True)
-    with serve(started(make_app(settings, target / seed_index.name, embedder))) as base:
+    target = copy_index(seed_index, tmp_path_factory.mktemp("fuzz") / "idx")
+    with serve(started(make_app(settings, target, embedder))) as base:
         yield base
 
 
