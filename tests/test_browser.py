@@ -1,11 +1,11 @@
 """The web page at ``/`` in a real headless Chromium, against the real service and seed index.
 
-Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package; when one is
-missing, ``scripts/install-browser.sh`` installs them (apt-get as root, pip into the venv). The
-tests skip, saying why, only when that installation fails. Screenshots go to
-``test-artifacts/`` at the repository root.
+Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package, which
+``make test`` installs first (``make browser``, i.e. ``scripts/install-browser.sh``). The tests
+never install anything: when a piece is missing they fail in CI (env CI set) and skip elsewhere,
+saying what to run. Screenshots go to ``test-artifacts/`` at the repository root.
 
-    .venv/bin/pytest -m browser -v
+    make browser && .venv/bin/pytest -m browser -v
 """
 
 from __future__ import annotations
@@ -14,24 +14,23 @@ import contextlib
 import importlib
 import importlib.util
 import json
-import os
 import re
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from indexer.clean import squash
 from tests.conftest import REPO, SEEDS
+from tests.helpers.ci import missing
 from tests.helpers.server import serve
+from tests.helpers.service import make_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-INSTALL = REPO / "scripts" / "install-browser.sh"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -51,10 +50,6 @@ ANSWER = "172.6"
 WAIT = 60  # seconds: generous for a loaded CI machine; a normal answer takes well under 1 s
 
 
-def squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
 # ---------------------------------------------------------------- set-up
 
 
@@ -68,39 +63,15 @@ def _tools_missing() -> list[str]:
 
 @pytest.fixture(scope="session")
 def browser_tools() -> None:
-    """Chromium, chromedriver and selenium, installed by scripts/install-browser.sh if need be."""
-    missing = _tools_missing()
-    if not missing:
-        return
-    try:
-        proc = subprocess.run(
-            ["bash", str(INSTALL)],
-            cwd=REPO,
-            env={**os.environ, "VENV": sys.prefix},
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"headless Chromium unavailable ({', '.join(missing)}): {exc}")
-    still = _tools_missing()
-    if proc.returncode != 0 or still:
-        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        pytest.skip(
-            f"headless Chromium unavailable: scripts/install-browser.sh exited "
-            f"{proc.returncode}, still missing {', '.join(still) or 'nothing'}: {tail}"
-        )
+    """Chromium, chromedriver and selenium: checked, never installed here."""
+    if absent := _tools_missing():
+        missing(f"headless Chromium ({', '.join(absent)})", "run `make browser` (as root)")
 
 
 @pytest.fixture(scope="module")
 def base_url(seed_index, embedder, settings):
     """The real service (uvicorn, in a thread) on a free port of 127.0.0.1."""
-    from qa_service.app import create_app
-    from qa_service.state import ServiceState
-
-    app = create_app(settings=settings, state=ServiceState(settings, seed_index, embedder=embedder))
-    with serve(app, wait_s=WAIT) as url:
+    with serve(make_app(settings, seed_index, embedder), wait_s=WAIT) as url:
         yield url
 
 
