@@ -16,8 +16,10 @@ from eval.datasets import (
     load_beir,
 )
 from eval.runfile import RunFileError, read_qrels, write_qrels
+from tests.conftest import SHARED
+from tests.helpers.ci import require_shared
 
-CMRC = Path(__file__).resolve().parents[1].parent / "shared" / "eval-data" / "cmrc2018_dev"
+CMRC = SHARED / "eval-data" / "cmrc2018_dev"
 
 
 def _jsonl(path: Path, rows: list) -> Path:
@@ -68,9 +70,8 @@ def _beir(
 # --------------------------------------------------------------------------- real data
 
 
-@pytest.mark.skipif(not CMRC.is_dir(), reason=f"CMRC 2018 dev set not present at {CMRC}")
 def test_load_real_cmrc2018_dev():
-    ds = load_beir(CMRC)
+    ds = load_beir(require_shared(CMRC))
     assert ds.name == "cmrc2018_dev"
     assert len(ds.corpus) == 848
     assert len(ds.queries) == 3219
