@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make serve   set everything up (venv, dependencies, model, seed index) and start the service
-#   make test    the same set-up, then the whole test suite (what CI runs)
+#   make test    the same set-up plus the test browser, then the whole test suite (what CI runs)
+#   make test-fast   only the tests that need no model (pytest -m "not model"), about a minute
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +13,7 @@ PORT   ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup model index serve test lint bench
+.PHONY: setup model browser index serve test test-fast lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +37,19 @@ index: model
 serve: index
 	$(BIN)/python -m qa_service serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
-test: model
+# Chromium + chromedriver for tests/test_browser.py (apt-get, as root; a no-op once there).
+# In CI (env CI set) a failure stops here; elsewhere it is a warning and those tests skip.
+browser: setup
+	@VENV=$(VENV) scripts/install-browser.sh || case "$$(echo "$${CI:-}" | tr A-Z a-z)" in \
+	    ""|0|false|no) echo "make browser: no headless Chromium; tests/test_browser.py will skip" >&2 ;; \
+	    *) exit 1 ;; \
+	esac
+
+test: model browser
 	$(BIN)/python -m pytest -q -ra
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -ra -m "not model"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ import pytest
 from indexer import models
 
 
+@pytest.mark.model  # reads the installed model's files
 def test_model_is_installed_offline_and_described(settings):
     path = models.resolve(settings.model, settings.models_dir)
     info = models.describe(path)
@@ -120,6 +121,7 @@ def test_failed_download_says_what_happened(tmp_path, monkeypatch):
     assert [p for p in tmp_path.iterdir() if p.name != ".downloads"] == []
 
 
+@pytest.mark.model  # reads the installed model's files
 def test_install_is_idempotent(settings):
     path = models.resolve(settings.model, settings.models_dir)
     before = (path / "model.safetensors").stat().st_mtime_ns
