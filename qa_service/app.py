@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from indexer.settings import Settings, get_settings
+from qa_service import mcp_server
 from qa_service.api import articles, embeddings, errors, operations, queries
 from qa_service.middleware import RequestMiddleware
 from qa_service.state import ServiceState
@@ -32,11 +33,15 @@ def create_app(
     """Build the app. Pass ``state`` to share a loaded model between apps (tests do)."""
     settings = settings or get_settings()
     service = state or ServiceState(settings, Path(index_path or settings.index_dir))
+    mcp = mcp_server.build_server(lambda: service.engine, settings)  # the same engine
+    mcp_app = mcp.streamable_http_app()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.start()  # model and index, once; requests never load anything
-        yield
+        # FastAPI does not run a routed sub-app's lifespan: the MCP sessions' task group here.
+        async with mcp.session_manager.run():
+            yield
 
     app = FastAPI(
         title="Chinese news QA",
@@ -52,5 +57,8 @@ def create_app(
     for module in (queries, articles, embeddings, operations):
         app.include_router(module.router)
     app.add_api_route("/", page, include_in_schema=False)
+    # The SDK's app on the one path it serves: a Mount("/mcp") would answer at /mcp/ and
+    # redirect /mcp, and a Mount("/") would take over the JSON 404 of every unknown path.
+    app.add_route("/mcp", mcp_app, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

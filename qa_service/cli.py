@@ -1,10 +1,14 @@
-"""``python -m qa_service``: serve the HTTP API, or ask a question at the terminal."""
+"""``python -m qa_service``: serve the HTTP API, ask a question at the terminal, or serve the
+MCP tools over stdio."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from indexer import models, store
@@ -52,6 +56,35 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send whatever is written to file descriptor 1 (Python's prints and native libraries'
+    alike) to stderr meanwhile: over stdio, stdout carries the MCP protocol and nothing else."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from qa_service.mcp_server import build_server
+    from qa_service.state import ServiceState
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    state = ServiceState(settings, args.index)
+    with stdout_to_stderr():
+        logging.getLogger("qa_service").info("loading the model and the index %s ...", args.index)
+        state.start()  # once, before the first message; a bad index fails here, plainly
+    build_server(lambda: state.engine, settings).run("stdio")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     settings = get_settings()
     parser = argparse.ArgumentParser(
@@ -76,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
     p.set_defaults(func=cmd_ask)
+    p = sub.add_parser(
+        "mcp", help="serve the MCP tools (search_news, ask_news, ...) over stdio to an AI assistant"
+    )
+    p.add_argument("--index", type=Path, default=settings.index_dir, help="index directory")
+    p.set_defaults(func=cmd_mcp)
     return parser
 
 

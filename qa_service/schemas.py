@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from qa_service.answer import Answer
     from qa_service.engine import ArticleHit, AskResult, PassageResult
     from qa_service.index import LoadedIndex
+    from qa_service.retrieval import Filters
 
 Mode = SearchMode
 Level = Literal["passage", "article"]
@@ -116,6 +117,17 @@ class FiltersIn(Strict):
     date_to: dt.date | None = Field(None, description="latest article date, YYYY-MM-DD")
     source: str | None = Field(None, max_length=200, description="newspaper, e.g. 重庆日报")
     article_ids: list[str] | None = Field(None, max_length=1000)
+
+    def to_filters(self) -> Filters:
+        """What the retriever takes (dates as ISO strings)."""
+        from qa_service.retrieval import Filters  # here: schemas stays free of the model code
+
+        return Filters(
+            date_from=self.date_from.isoformat() if self.date_from else None,
+            date_to=self.date_to.isoformat() if self.date_to else None,
+            source=self.source,
+            article_ids=self.article_ids,
+        )
 
 
 class AskRequest(LimitedRequest):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -13,14 +14,20 @@ from qa_service.api.deps import request_id
 log = logging.getLogger("qa_service")
 
 
-async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """A 422 naming each bad field: ``top_k: must be at most 100; mode: ...``."""
+def describe(errors: Iterable[dict]) -> str:
+    """Validation errors (pydantic's ``errors()`` shape) as one plain sentence naming each bad
+    field: ``top_k: must be at most 100; mode: ...``. The MCP tools say it the same way."""
     messages = []
-    for err in exc.errors():
+    for err in errors:
         where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         messages.append(f"{where}: {msg}" if where else msg)
-    return JSONResponse({"detail": "; ".join(messages) or "invalid request"}, status_code=422)
+    return "; ".join(messages) or "invalid request"
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A 422 naming each bad field."""
+    return JSONResponse({"detail": describe(exc.errors())}, status_code=422)
 
 
 async def unhandled(request: Request, exc: Exception) -> JSONResponse:

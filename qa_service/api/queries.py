@@ -12,14 +12,7 @@ router = APIRouter(tags=["queries"])
 
 
 def _filters(f: schemas.FiltersIn | None) -> Filters | None:
-    if f is None:
-        return None
-    return Filters(
-        date_from=f.date_from.isoformat() if f.date_from else None,
-        date_to=f.date_to.isoformat() if f.date_to else None,
-        source=f.source,
-        article_ids=f.article_ids,
-    )
+    return None if f is None else f.to_filters()
 
 
 @router.post("/ask", response_model=schemas.AskResponse)
