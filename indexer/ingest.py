@@ -83,10 +83,17 @@ BODY, TITLE, SUBHEAD, AUTHOR, SECTION = "body", "title", "subhead", "author", "s
 CREDIT, SOURCE, LIST, MARKER = "credit", "source", "list", "marker"
 
 
+class NoArticles(ValueError):
+    """The input was not empty, yet not one article could be read from it (every line
+    rejected): an error, not an empty index, so a wrong export format is noticed at once."""
+
+
 @dataclass
 class IngestResult:
     articles: list[Article] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # human-readable warnings
+    lines_rejected: int = 0  # .jsonl lines skipped (each has its problem)
+    files_rejected: int = 0  # files that could not be read at all
 
 
 @dataclass
@@ -453,9 +460,11 @@ def _parse_date(value: str) -> str:
 
 
 def article_from_record(record: Any, file: str) -> Article:
-    """One article from a record ``{"id", "title", "text", "date"?, "source"?, "url"?}``.
+    """One article from a record ``{"id", "text", "title"?, "date"?, "source"?, "url"?}``.
 
     Offsets point into ``record["text"]``; the title is not part of it (``title_span`` is None).
+    A record without a title (or with a blank one) is an untitled article (``title == ""``; the
+    index gives it a derived display title, ``indexer.titles``).
     Raises ``ValueError`` with a readable reason when the record is malformed.
     """
     if not isinstance(record, dict):
@@ -463,14 +472,14 @@ def article_from_record(record: Any, file: str) -> Article:
     ident = record.get("id")
     if isinstance(ident, int) and not isinstance(ident, bool):
         ident = str(ident)
-    for key, value in (("id", ident), ("title", record.get("title")), ("text", record.get("text"))):
+    for key, value in (("id", ident), ("text", record.get("text"))):
         if value is None:
             raise ValueError(f"missing {key!r}")
         if not isinstance(value, str):
             raise ValueError(f"{key!r} must be a string, not {type(value).__name__}")
         if not value.strip():
             raise ValueError(f"empty {key!r}")
-    for key in ("date", "source", "url"):
+    for key in ("title", "date", "source", "url"):
         if record.get(key) is not None and not isinstance(record[key], str):
             raise ValueError(f"{key!r} must be a string, not {type(record[key]).__name__}")
     text: str = record["text"]
@@ -482,8 +491,8 @@ def article_from_record(record: Any, file: str) -> Article:
         if b.kind == BODY and not (k and _open(blocks[k - 1])) and _strict_heading(b):
             b.kind = SECTION  # a heading line inside the text, as on a page
     paragraphs = [_span(text, g[0], g[-1], False) for g in _paragraph_groups(blocks)]
-    title_text = record["title"]
-    title = clean(title_text, keep_spaces=not has_inserted_spaces(title_text)).text
+    title_text = record.get("title") or ""
+    title = clean(title_text, keep_spaces=not has_inserted_spaces(title_text)).text.strip()
     _, digest = _ids(title, paragraphs)
     meta = _article_meta(blocks, None)
     raw_date = record.get("date")
@@ -510,11 +519,13 @@ def ingest_jsonl(raw: str, name: str) -> IngestResult:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             result.problems.append(f"{name} line {number}: invalid JSON ({exc.msg}) - skipped")
+            result.lines_rejected += 1
             continue
         try:
             result.articles.append(article_from_record(record, f"{name}#L{number}"))
         except ValueError as exc:
             result.problems.append(f"{name} line {number}: {exc} - skipped")
+            result.lines_rejected += 1
     return result
 
 
@@ -545,14 +556,17 @@ def ingest_path(path: Path, root: Path | None = None) -> IngestResult:
             result.problems.append(
                 f"{name}: not UTF-8 text (bad byte at offset {exc.start}) - skipped"
             )
+            result.files_rejected += 1
             continue
         except OSError as exc:
             result.problems.append(f"{name}: cannot read ({exc.strerror or exc}) - skipped")
+            result.files_rejected += 1
             continue
         if file.suffix.lower() == ".jsonl":
             part = ingest_jsonl(raw, name)
             result.articles += part.articles
             result.problems += part.problems
+            result.lines_rejected += part.lines_rejected
         else:
             result.articles += ingest_text(raw, name)
     return result

@@ -43,6 +43,8 @@ class Article:
     url: str | None = None
     content_hash: str = ""
     extra_files: list[str] = field(default_factory=list)  # duplicates seen elsewhere
+    # ``title`` was made from the first sentence (the source had none; ``indexer.titles``)
+    title_derived: bool = False
 
     @property
     def text(self) -> str:

@@ -448,12 +448,14 @@ def test_jsonl_good_lines_kept_bad_lines_reported(tmp_path: Path) -> None:
     path = tmp_path / "news.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = ingest_path(path)
-    assert [(a.article_id, a.file) for a in result.articles] == [
-        ("a1", "news.jsonl#L1"),
-        ("8", "news.jsonl#L8"),
+    assert [(a.article_id, a.file, a.title) for a in result.articles] == [
+        ("a1", "news.jsonl#L1", "重庆新闻"),
+        ("a3", "news.jsonl#L4", ""),  # no title: untitled, not rejected
+        ("8", "news.jsonl#L8", "数字编号"),
     ]
     numbers = [int(re.match(r"news\.jsonl line (\d+): ", p).group(1)) for p in result.problems]
-    assert numbers == [2, 3, 4, 5, 6, 9, 10]
+    assert numbers == [2, 3, 5, 6, 9, 10]
+    assert result.lines_rejected == len(numbers)
     assert result.problems[0] == (
         "news.jsonl line 2: invalid JSON (Expecting ',' delimiter) - skipped"
     )
@@ -480,8 +482,10 @@ def test_jsonl_good_lines_kept_bad_lines_reported(tmp_path: Path) -> None:
 def test_article_from_record_errors() -> None:
     with pytest.raises(ValueError, match="not a JSON object"):
         article_from_record("x", "f#L1")
-    with pytest.raises(ValueError, match="missing 'title'"):
-        article_from_record({"id": "1", "text": "t"}, "f#L1")
+    with pytest.raises(ValueError, match="missing 'text'"):
+        article_from_record({"id": "1", "title": "t"}, "f#L1")
+    with pytest.raises(ValueError, match="'title' must be a string"):
+        article_from_record({"id": "1", "title": 5, "text": "t"}, "f#L1")
     with pytest.raises(ValueError, match="'text' must be a string"):
         article_from_record({"id": "1", "title": "t", "text": 5}, "f#L1")
     art = article_from_record(
