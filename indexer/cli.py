@@ -62,7 +62,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         print("error: no .txt, .md or .jsonl files in the given sources", file=sys.stderr)
         return 2
     report = build(
-        args.out, sources, settings=_settings(args), model=args.model, progress=not args.quiet
+        args.out,
+        sources,
+        settings=_settings(args),
+        model=args.model,
+        progress=not args.quiet,
+        shards=args.shards,
     )
     if not report.articles:
         print("warning: no articles were found; the index is empty", file=sys.stderr)
@@ -97,7 +102,39 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info_sharded(args: argparse.Namespace) -> int:
+    from indexer import shards
+
+    opened = shards.read_generation(args.index)
+    generation = opened.generation
+    for i in range(opened.shard_count):
+        version = opened.shard_version(i)
+        store.verify_components(version, store.read_manifest(version))
+    if args.json:
+        print(generation.to_json())
+        return 0
+    s, c = generation.settings, generation.counts
+    print(f"index:      {args.index} -> {opened.path.name} (generation {generation.number})")
+    print(f"built at:   {generation.built_at}")
+    print(f"model:      {s.model_name} (dim {s.dimension}, sha256 {s.model_checksum[:16]})")
+    print(f"tokenizer:  {s.tokenizer}")
+    print(f"faiss:      {s.faiss_kind}")
+    print(f"shards:     {opened.shard_count}, article -> shard by {generation.sharding}")
+    print(f"counts:     {c.articles} articles, {c.passages} passages, {c.files} files")
+    print(f"dates:      {list(generation.date_range) if generation.date_range else None}")
+    for entry in generation.shards:
+        print(
+            f"  {entry.name}  {entry.counts.articles:>7} articles {entry.counts.passages:>9} "
+            f"passages  {entry.version}"
+        )
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
+    from indexer import shards
+
+    if shards.is_sharded(args.index):
+        return cmd_info_sharded(args)
     version = store.resolve_version(args.index)
     manifest = store.read_manifest(version)
     store.verify_components(version, manifest)
@@ -148,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", type=Path, help=".txt/.md/.jsonl files or folders")
     p.add_argument("--out", type=Path, required=True, help="index directory to write")
     p.add_argument("--faiss", choices=FAISS_KINDS, help="vector index kind")
+    p.add_argument(
+        "--shards",
+        type=int,
+        metavar="N",
+        help="split the index into N shards by a hash of the article id (served with "
+        "python -m qa_service serve, in one process or on Ray Serve)",
+    )
     model_arg(p)
     p.set_defaults(func=cmd_build)
 

@@ -9,6 +9,7 @@ signal by it, and the answer confidence uses it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,14 +27,21 @@ def build_bm25(tokens: list[list[str]], k1: float, b: float):
     return retriever
 
 
+def bm25_idf(n_docs: int, df: int) -> float:
+    """BM25's idf of a token in ``df`` of ``n_docs`` passages (Lucene's formula, as bm25s).
+    The one place it is computed: a sharded index computes it from global counts, and must
+    get the very same float as a plain index of the same passages."""
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+
 def idf_of(tokens: list[list[str]]) -> dict[str, float]:
-    """BM25's idf per token (the same formula bm25s uses for Lucene-style scoring)."""
+    """BM25's idf per token."""
     n = len(tokens)
     df: dict[str, int] = {}
     for doc in tokens:
         for t in set(doc):
             df[t] = df.get(t, 0) + 1
-    return {t: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for t, d in df.items()}
+    return {t: bm25_idf(n, d) for t, d in df.items()}
 
 
 @dataclass(frozen=True)

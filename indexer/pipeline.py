@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from indexer import shards as sharding
 from indexer import store, tokenize
 from indexer.chunk import chunk_article
 from indexer.embed import Embedder
@@ -238,15 +239,21 @@ def build(
     indexer: Indexer | None = None,
     model: str | None = None,
     progress: bool = True,
+    shards: int | None = None,
 ) -> UpdateReport:
-    """A new index of these files at ``index_path`` (replacing what was there, atomically)."""
+    """A new index of these files at ``index_path`` (replacing what was there, atomically);
+    with ``shards``, a generation of that many shards (``indexer.shards``)."""
     start = time.perf_counter()
     indexer = indexer or Indexer(settings, model=model)
     content = store.IndexContent()
     report = UpdateReport()
     indexer.update_from_files(content, sources, report, progress)
     report.changed = True
-    written = store.write_index(index_path, content, indexer.index_settings(), indexer.build_info())
+    made_with, how = indexer.index_settings(), indexer.build_info()
+    if shards:
+        written = sharding.write(index_path, content, shards, made_with, how)
+    else:
+        written = store.write_index(index_path, content, made_with, how)
     return _finish(report, start, content, written)
 
 
@@ -269,14 +276,14 @@ def update(
     id in ``remove`` raises ``KeyError``. The index keeps its FAISS kind and BM25 parameters.
     """
     start = time.perf_counter()
-    version = store.resolve_version(index_path)
-    manifest = store.read_manifest(version)
+    existing = sharding.at(index_path)  # a plain index or a sharded one
+    manifest = existing.manifest
     if indexer is None:
         settings = settings or get_settings()
         manifest.check_compatible(expected_settings(settings, model), "write")
         indexer = Indexer(settings, model=model)
     manifest.check_compatible(indexer.index_settings(), "write")
-    _, content = store.load_version_content(version)
+    content = existing.load()
     report = UpdateReport()
     if remove:
         indexer.remove_articles(content, set(remove), report)
@@ -287,7 +294,7 @@ def update(
     written = None
     if report.changed:
         target = indexer.index_settings().with_structures_of(manifest.settings)
-        written = store.write_index(index_path, content, target, indexer.build_info())
+        written = existing.write(content, target, indexer.build_info())
     return _finish(report, start, content, written)
 
 

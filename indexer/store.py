@@ -182,36 +182,66 @@ def _write_sqlite(path: Path, content: IndexContent) -> None:
         conn.close()
 
 
+_PASSAGE_COLUMNS = 'passage_id, article_id, position, text, file, start, "end"'
+
+
+def read_articles(conn: sqlite3.Connection, ids: list[str] | None = None) -> dict[str, Article]:
+    """Articles of an open index database, in stored order: all of them, or those with these
+    ids (a shard that keeps only what queries need reads an article when asked for it)."""
+    where, params = "", ()
+    if ids is not None:
+        where, params = f" WHERE article_id IN ({','.join('?' * len(ids))})", tuple(ids)
+    extra: dict[str, list[str]] = {}
+    for article_id, file in conn.execute(
+        "SELECT article_id, file FROM article_files" + where, params
+    ):
+        extra.setdefault(article_id, []).append(file)
+    articles: dict[str, Article] = {}
+    for row in conn.execute(
+        "SELECT article_id, title, date, byline, source, url, content_hash, file, "
+        f"title_span, paragraphs FROM articles{where} ORDER BY rowid",
+        params,
+    ):
+        (aid, title, date, byline, source, url, chash, file, title_span, paragraphs) = row
+        ts = json.loads(title_span) if title_span else None
+        articles[aid] = Article(
+            article_id=aid,
+            title=title,
+            file=file,
+            paragraphs=[_para_from_row(p) for p in json.loads(paragraphs)],
+            title_span=Span(*ts) if ts else None,
+            date=date,
+            byline=byline,
+            source=source,
+            url=url,
+            content_hash=chash,
+            extra_files=sorted(f for f in extra.get(aid, []) if f != file),
+        )
+    return articles
+
+
+def read_passages(conn: sqlite3.Connection, rows: list[int]) -> list[Passage]:
+    """The passages with these rows (``vec_id``), in the order asked."""
+    found = {
+        vec_id: Passage(*rest)
+        for vec_id, *rest in conn.execute(
+            f"SELECT vec_id, {_PASSAGE_COLUMNS} FROM passages "
+            f"WHERE vec_id IN ({','.join('?' * len(rows))})",
+            tuple(rows),
+        )
+    }
+    return [found[r] for r in rows]
+
+
 def _read_sqlite(path: Path) -> IndexContent:
     content = IndexContent()
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        extra: dict[str, list[str]] = {}
-        for article_id, file in conn.execute("SELECT article_id, file FROM article_files"):
-            extra.setdefault(article_id, []).append(file)
-        for row in conn.execute("SELECT * FROM articles ORDER BY rowid"):
-            (aid, title, date, byline, source, url, chash, file, title_span, paragraphs) = row
-            ts = json.loads(title_span) if title_span else None
-            content.articles[aid] = Article(
-                article_id=aid,
-                title=title,
-                file=file,
-                paragraphs=[_para_from_row(p) for p in json.loads(paragraphs)],
-                title_span=Span(*ts) if ts else None,
-                date=date,
-                byline=byline,
-                source=source,
-                url=url,
-                content_hash=chash,
-                extra_files=sorted(f for f in extra.get(aid, []) if f != file),
-            )
+        content.articles = read_articles(conn)
         content.files = dict(conn.execute("SELECT file, sha256 FROM files"))
-        for row in conn.execute(
-            'SELECT passage_id, article_id, position, text, file, start, "end", tokens '
-            "FROM passages ORDER BY vec_id"
-        ):
-            pid, aid, pos, text, file, start, end, tokens = row
-            content.passages.append(Passage(pid, aid, pos, text, file, start, end))
+        for row in conn.execute(f"SELECT {_PASSAGE_COLUMNS}, tokens FROM passages ORDER BY vec_id"):
+            *fields, tokens = row
+            content.passages.append(Passage(*fields))
             content.tokens.append(tokens.split(" ") if tokens else [])
     except sqlite3.DatabaseError as exc:
         raise IndexStoreError(
@@ -231,13 +261,9 @@ def _link_target(index_path: Path) -> Path | None:
     return None
 
 
-def write_index(
-    index_path: Path,
-    content: IndexContent,
-    settings: IndexSettings,
-    build: dict[str, str] | None = None,
-) -> WrittenIndex:
-    """Write ``content`` as a new version of the index at ``index_path``, atomically."""
+def stage(index_path: Path) -> Path:
+    """A new, empty directory beside ``index_path`` to write a version into, then hand to
+    :func:`publish` (or remove, on failure)."""
     index_path = Path(os.path.abspath(index_path))
     parent = index_path.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -248,11 +274,44 @@ def write_index(
                 "choose another --out or remove it."
             )
         index_path.rmdir()
-    previous = _link_target(index_path)
-    stamp = f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}"
-    version = parent / f".{index_path.name}.v{stamp}"
-    staging = parent / f".{index_path.name}.tmp{stamp}"
+    staging = parent / f".{index_path.name}.tmp{_stamp()}"
     staging.mkdir()
+    return staging
+
+
+def publish(index_path: Path, staging: Path) -> Path:
+    """Make the complete directory ``staging`` the index at ``index_path`` in one step.
+
+    It is fsynced and renamed into a version directory, then the link is swapped with
+    ``os.replace``: a process killed at any moment leaves the link on the old version or on
+    the new one. The previous version stays for readers still on it; older ones go."""
+    index_path = Path(os.path.abspath(index_path))
+    parent = index_path.parent
+    previous = _link_target(index_path)
+    stamp = _stamp()
+    version = parent / f".{index_path.name}.v{stamp}"
+    _fsync_tree(staging)
+    os.rename(staging, version)
+    link_tmp = parent / f".{index_path.name}.link{stamp}"
+    os.symlink(version.name, link_tmp)
+    os.replace(link_tmp, index_path)  # the atomic moment
+    _fsync_tree_dir(parent)
+    _remove_stale_versions(index_path, keep={version, previous})
+    return version
+
+
+def _stamp() -> str:
+    return f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}"
+
+
+def write_index(
+    index_path: Path,
+    content: IndexContent,
+    settings: IndexSettings,
+    build: dict[str, str] | None = None,
+) -> WrittenIndex:
+    """Write ``content`` as a new version of the index at ``index_path``, atomically."""
+    staging = stage(index_path)
     try:
         vectors = content.vector_matrix(settings.dimension)
         if len(vectors) != len(content.passages):
@@ -266,16 +325,10 @@ def write_index(
         keywords.save(staging)
         manifest = _manifest(staging, content, settings, build or {})
         (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-        _fsync_tree(staging)
-        os.rename(staging, version)
-        link_tmp = parent / f".{index_path.name}.link{stamp}"
-        os.symlink(version.name, link_tmp)
-        os.replace(link_tmp, index_path)  # the atomic moment
-        _fsync_tree_dir(parent)
+        version = publish(index_path, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _remove_stale_versions(index_path, keep={version, previous})
     return WrittenIndex(version, manifest, vector_index, keywords)
 
 

@@ -15,6 +15,7 @@ from indexer.settings import Settings, get_settings
 from qa_service import mcp_server
 from qa_service.api import articles, embeddings, errors, operations, queries
 from qa_service.middleware import RequestMiddleware
+from qa_service.router import ShardUnavailable
 from qa_service.state import ServiceState
 
 STATIC = Path(__file__).parent / "static"
@@ -53,6 +54,7 @@ def create_app(
     app.state.service = service
     app.add_middleware(RequestMiddleware, service=service)
     app.add_exception_handler(RequestValidationError, errors.invalid_request)
+    app.add_exception_handler(ShardUnavailable, errors.shard_unavailable)
     app.add_exception_handler(Exception, errors.unhandled)
     for module in (queries, articles, embeddings, operations):
         app.include_router(module.router)

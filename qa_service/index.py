@@ -1,17 +1,20 @@
 """The index as the service reads it: loaded once, read-only, all in memory.
 
 A :class:`LoadedIndex` is immutable once built. Admin writes build a new one and swap the
-reference the app holds, so a reader never sees a half-updated index.
+reference the app holds, so a reader never sees a half-updated index. A sharded index
+(``indexer.shards``) loads as a :class:`qa_service.sharded.ShardedIndex`, which reads the
+same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from indexer import store
+from indexer import shards, store
 from indexer.clean import squash
 from indexer.keywords import KeywordIndex
 from indexer.manifest import Manifest
@@ -54,6 +57,25 @@ class LoadedIndex:
     @property
     def idf(self) -> dict[str, float]:
         return self.keyword_index.idf
+
+    @cached_property
+    def router(self):
+        """Candidates for a query (``qa_service.router``): this index as one shard."""
+        from qa_service.router import Router
+        from qa_service.shard import ShardSearcher
+
+        return Router.local(ShardSearcher.from_loaded(self))
+
+    def prefetch(self, rows) -> None:
+        """Nothing to do: every passage is in memory (a sharded index reads them here)."""
+
+    def unready(self) -> str | None:
+        """None: loaded is ready (a sharded index asks its shards)."""
+        return None
+
+    def topology(self) -> list[dict] | None:
+        """None: not sharded (a sharded index lists its shards and their replicas)."""
+        return None
 
     def article_passages(self, article_id: str) -> list[int]:
         row = self.article_row.get(article_id)
@@ -114,6 +136,10 @@ def from_content(
 
 def load(index_path: Path) -> LoadedIndex:
     """Load and verify the index the path points at now (raises ``IndexStoreError``)."""
+    if shards.is_sharded(index_path):
+        from qa_service import sharded
+
+        return sharded.load(index_path)
     version = store.resolve_version(index_path)
     manifest, content = store.load_version_content(version)
     vectors, keywords = store.load_search_structures(version, manifest, content)
@@ -122,6 +148,10 @@ def load(index_path: Path) -> LoadedIndex:
 
 def from_written(index_path: Path, written: store.WrittenIndex, content) -> LoadedIndex:
     """The index a write just produced, from memory (no second read from disk)."""
+    if isinstance(written, shards.WrittenGeneration):
+        from qa_service import sharded
+
+        return sharded.from_written(index_path, written)
     return from_content(
         Path(index_path),
         written.version.name,

@@ -57,6 +57,18 @@ class Metrics:
             ["model", "dimension"],
             registry=self.registry,
         )
+        self.shard_passages = Gauge(
+            "newsqa_shard_passages",
+            "passages in each shard of a sharded index",
+            ["shard"],
+            registry=self.registry,
+        )
+        self.shard_replicas = Gauge(
+            "newsqa_shard_replicas",
+            "replicas of each shard by state (RUNNING, STARTING, ...; IN_PROCESS: no Ray)",
+            ["shard", "state"],
+            registry=self.registry,
+        )
 
     def observe(self, path: str, method: str, status: int, seconds: float) -> None:
         label = endpoint_label(path)
@@ -68,6 +80,11 @@ class Metrics:
         if engine is not None:
             self.articles.set(len(engine.index.articles))
             self.passages.set(len(engine.index.passages))
+            self.shard_replicas.clear()  # replicas come and go: no stale series
+            for shard in engine.index.topology() or ():
+                self.shard_passages.labels(shard["shard"]).set(shard["passages"])
+                for state_name, n in shard["replicas"].items():
+                    self.shard_replicas.labels(shard["shard"], state_name).set(n)
         if state.embedder is not None:
             ident = state.embedder.identity
             self.model.labels(ident.name, str(ident.dimension)).set(1)

@@ -15,7 +15,6 @@ import numpy as np
 
 from indexer.choices import SEARCH_MODES
 from indexer.embed import Embedder
-from indexer.keywords import KeywordMatch
 from indexer.tokenize import ChineseTokenizer
 from qa_service.fusion import fusion_named
 from qa_service.index import LoadedIndex, date_number
@@ -61,7 +60,7 @@ def allowed_rows(index: LoadedIndex, filters: Filters | None) -> np.ndarray | No
     """Boolean mask of passages that pass the filters (None: no filter)."""
     if filters is None or not filters.active():
         return None
-    mask = np.ones(len(index.passages), dtype=bool)
+    mask = np.ones(len(index.dates), dtype=bool)
     if filters.date_from:
         mask &= index.dates >= date_number(filters.date_from)
     if filters.date_to:
@@ -90,6 +89,7 @@ class Retriever:
         self.tokenizer = tokenizer
         self.fusion_weight = fusion_weight
         self.fuse = fusion_named(fusion)
+        self.router = index.router  # its shards' candidates, merged (``qa_service.router``)
         self._embed_cached = lru_cache(maxsize=query_cache_size)(self._embed_query)
 
     def _embed_query(self, text: str) -> np.ndarray:
@@ -109,7 +109,8 @@ class Retriever:
         vector: np.ndarray | None = None,
         dense_scores: bool = False,
     ) -> Retrieval:
-        """The ``top_k`` passages for ``query`` in ``mode``, ties broken by row.
+        """The ``top_k`` passages for ``query`` in ``mode``, ties broken by passage id (the
+        one order a plain and a sharded index of the same passages share).
 
         ``vector`` is the query's embedding when the caller has it (``/similar`` passes a
         passage's own). With ``dense_scores``, BM25-mode hits carry their dense similarity
@@ -117,34 +118,22 @@ class Retriever:
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
-        mask = allowed_rows(self.index, filters)
-        if exclude_rows:
-            mask = np.ones(len(self.index.passages), dtype=bool) if mask is None else mask.copy()
-            mask[list(exclude_rows)] = False
         want = max(CANDIDATES, top_k)
         tokens = tuple(self.tokenizer.tokenize(query)) if query else ()
         use_dense = mode != "bm25" or dense_scores
         if use_dense and vector is None:
             vector = self.embed_query(query)
-        vectors = self.index.vector_index
-        dense_top = vectors.search(vector, want, mask) if mode != "bm25" else {}
-        keyword = (
-            self.index.keyword_index.search(list(tokens), want, mask)
-            if mode != "dense"
-            else KeywordMatch()
-        )
-        analysis = QueryAnalysis(
+        found = self.router.candidates(
+            vector if use_dense else None,
             tokens,
-            keyword.coverage,
-            vectors.background(vector) if use_dense else 0.0,
-            keyword.matched,
+            want,
+            dense_top=mode != "bm25",
+            keyword=mode != "dense",
+            filters=filters,
+            exclude_rows=sorted(exclude_rows) if exclude_rows else None,
         )
-        dense = dense_top
-        if use_dense and keyword.scores:  # exact dense scores for rows only BM25 found
-            dense = {
-                **vectors.scores(vector, sorted(set(keyword.scores) - set(dense_top))),
-                **dense_top,
-            }
+        dense_top, dense, keyword = found.dense_top, found.dense, found.keyword
+        analysis = QueryAnalysis(tokens, keyword.coverage, found.background, keyword.matched)
         if mode == "dense":
             scores = dense_top
         elif mode == "bm25":
@@ -153,8 +142,10 @@ class Retriever:
             scores = self.fuse(
                 dense, dense_top, keyword.scores, keyword.coverage, self.fusion_weight
             )
-        ranked = sorted(scores, key=lambda r: (-scores[r], r))[:top_k]
+        pid = found.passage_ids
+        ranked = sorted(scores, key=lambda r: (-scores[r], pid[r]))[:top_k]
         hits = tuple(
             Hit(r, scores[r], dense=dense.get(r), bm25=keyword.scores.get(r)) for r in ranked
         )
+        self.index.prefetch(ranked)  # a sharded index reads these passages now, at once
         return Retrieval(hits, analysis)

@@ -31,11 +31,18 @@ API_FILE = "api"  # the "file" of articles added over HTTP: offsets point into t
 
 class ServiceState:
     def __init__(
-        self, settings: Settings, index_path: Path, embedder: Embedder | None = None
+        self,
+        settings: Settings,
+        index_path: Path,
+        embedder: Embedder | None = None,
+        opener=None,
     ) -> None:
         self.settings = settings
         self.index_path = Path(index_path)
         self.embedder = embedder
+        # How an index is opened, read or just written (``load``, ``from_written``): in this
+        # process (``qa_service.index``), or on Ray Serve (``qa_service.serve_ray``).
+        self.opener = opener or loaded_index
         self.tokenizer: ChineseTokenizer | None = None
         self.extractor: AnswerExtractor | None = None
         self.engine: Engine | None = None
@@ -61,7 +68,7 @@ class ServiceState:
     def reload(self) -> None:
         """Open the index as it is on disk now (and check it against the settings)."""
         try:
-            index = loaded_index.load(self.index_path)
+            index = self.opener.load(self.index_path)
         except store.IndexStoreError as exc:
             self.load_error = str(exc)
             raise
@@ -84,7 +91,7 @@ class ServiceState:
             report = update(self.index_path, add=add, remove=remove, indexer=indexer)
             if report.written is not None:
                 self._serve(
-                    loaded_index.from_written(self.index_path, report.written, report.content)
+                    self.opener.from_written(self.index_path, report.written, report.content)
                 )
             return schemas.WriteResult(
                 added=report.articles_added,
@@ -113,7 +120,8 @@ class ServiceState:
     def stats(self, engine: Engine) -> dict:
         index = engine.index
         m = index.manifest
-        sources = sorted({a.source for a in index.articles.values() if a.source})
+        sources = [s for s in index.source_names if s]  # sorted, "" (no source) left out
+        shards = index.topology()  # a sharded index: its shards and their replicas
         return {
             "articles": len(index.articles),
             "passages": len(index.passages),
@@ -125,4 +133,4 @@ class ServiceState:
             "faiss": m.settings.faiss_kind,
             "built_at": m.built_at,
             "version": index.version,
-        }
+        } | ({"shards": shards} if shards is not None else {})

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from qa_service.api.deps import request_id
+from qa_service.router import ShardUnavailable
 
 log = logging.getLogger("qa_service")
 
@@ -28,6 +29,14 @@ def describe(errors: Iterable[dict]) -> str:
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     """A 422 naming each bad field."""
     return JSONResponse({"detail": describe(exc.errors())}, status_code=422)
+
+
+async def shard_unavailable(request: Request, exc: ShardUnavailable) -> JSONResponse:
+    """A 503 naming the shard of a sharded index that did not answer: the request failed
+    whole (never a partial result)."""
+    return JSONResponse(
+        {"detail": str(exc), "shard": exc.shard}, status_code=503, headers={"Retry-After": "2"}
+    )
 
 
 async def unhandled(request: Request, exc: Exception) -> JSONResponse:

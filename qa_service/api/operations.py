@@ -24,6 +24,9 @@ def readyz(state: StateDep) -> dict | JSONResponse:
         return JSONResponse(
             {"ready": False, "detail": state.load_error or "loading"}, status_code=503
         )
+    problem = engine.index.unready()  # a sharded index: every shard of this generation
+    if problem:
+        return JSONResponse({"ready": False, "detail": problem}, status_code=503)
     return {
         "ready": True,
         "index": str(state.index_path),
