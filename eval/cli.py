@@ -41,11 +41,12 @@ def _variant(text: str) -> tuple[str, dict[str, str]]:
 
 
 class Session:
-    """Models loaded once per (model, dtype) for all runs; engines built per index."""
+    """Models loaded once per (model, dtype, script folding) for all runs; engines built per
+    index."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._embedders: dict[tuple[str, str], object] = {}
+        self._embedders: dict[tuple[str, str, bool], object] = {}
 
     def with_settings(self, overrides: dict) -> Settings:
         return self.settings.model_validate(self.settings.model_dump() | overrides)
@@ -54,7 +55,7 @@ class Session:
         from indexer.embed import Embedder, resolve_dtype
 
         settings = settings or self.settings
-        key = (settings.model, resolve_dtype(settings.model_dtype))
+        key = (settings.model, resolve_dtype(settings.model_dtype), settings.script_fold)
         if key not in self._embedders:
             self._embedders[key] = Embedder(settings=settings)
         return self._embedders[key]
@@ -267,9 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_tokenizers)
 
-    from eval import bench
+    from eval import bench, script_check
 
     bench.add_parser(sub)
+    script_check.add_parser(sub)
     return parser
 
 

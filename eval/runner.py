@@ -220,7 +220,7 @@ def bm25_tokenizer_study(
     qids = fixed_subset(dataset, limit) or dataset.judged_query_ids
     results = {}
     for mode in modes:
-        tokenizer = ChineseTokenizer(mode=mode, user_dict=settings.user_dict)
+        tokenizer = ChineseTokenizer(mode, settings.user_dict, settings.script_fold)
         bm25 = build_bm25(tokenizer.tokenize_many(texts), settings.bm25_k1, settings.bm25_b)
         run = {}
         for qid in qids:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from indexer import models
+from indexer import models, script
 from indexer.settings import Settings, get_settings
 
 # Nothing may reach a model hub at run time.
@@ -93,6 +93,10 @@ class Embedder:
         # One forward pass at a time: torch already spreads one pass over every core, and
         # concurrent passes from server threads only thrash the CPU caches and threads.
         self._lock = threading.Lock()
+        # Queries, passages and answer sentences are embedded in folded script: a simplified
+        # question is then as close to a traditional passage as to its simplified original
+        # (indexer.script; BENCHMARKS.md). The tokenizer's fingerprint records the setting.
+        self.script_fold = self.settings.script_fold
 
     @property
     def dimension(self) -> int:
@@ -101,6 +105,8 @@ class Embedder:
     def _encode(self, fn, texts: list[str], batch_size: int | None, progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.script_fold:
+            texts = [script.fold(t) for t in texts]
         batch = batch_size or self.settings.embed_batch_size
         order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths pad less
         texts = [texts[i] for i in order]

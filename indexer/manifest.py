@@ -67,7 +67,7 @@ _CHECKED: tuple[tuple[str, str, bool], ...] = (
     ("model_name", "--model / NEWSQA_MODEL", True),
     ("model_checksum", "the installed model files (python -m indexer models install)", True),
     ("dimension", "--model / NEWSQA_MODEL", True),
-    ("tokenizer", "NEWSQA_TOKENIZER_MODE / NEWSQA_USER_DICT", True),
+    ("tokenizer", "NEWSQA_TOKENIZER_MODE / NEWSQA_USER_DICT / NEWSQA_SCRIPT_FOLD", True),
     ("chunk_target_chars", "NEWSQA_CHUNK_TARGET_CHARS", False),
     ("chunk_max_chars", "NEWSQA_CHUNK_MAX_CHARS", False),
     ("chunk_overlap_sentences", "NEWSQA_CHUNK_OVERLAP_SENTENCES", False),
@@ -180,7 +180,9 @@ def expected_settings(settings, model: str | None = None) -> IndexSettings:
         model_name=info.name,
         model_checksum=info.checksum,
         dimension=int(info.dimension or 0),
-        tokenizer=tokenize.fingerprint(settings.tokenizer_mode, settings.user_dict),
+        tokenizer=tokenize.fingerprint(
+            settings.tokenizer_mode, settings.user_dict, settings.script_fold
+        ),
         chunk_target_chars=settings.chunk_target_chars,
         chunk_max_chars=settings.chunk_max_chars,
         chunk_overlap_sentences=settings.chunk_overlap_sentences,

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     user_dict: Path | None = None
+    # Fold traditional characters to simplified in BM25 tokens and in what the model embeds
+    # (index and query alike), so a question in either script finds text in either
+    # (indexer.script, BENCHMARKS.md). Text is shown in its own characters.
+    script_fold: bool = True
 
     # Hybrid fusion: "evidence" (BM25 weighted by how much of the query it matched),
     # "linear" (fixed weight) or "rrf" (reciprocal rank). See BENCHMARKS.md for the choice.

@@ -2,7 +2,9 @@
 
 Used for indexing and for queries alike, so both sides always agree. Punctuation and white
 space are dropped, Latin letters are lower-cased, and numbers and codes (``D1851``,
-``24000G``, ``PUE``, ``1.25``) stay whole tokens. Question words and the commonest function
+``24000G``, ``PUE``, ``1.25``) stay whole tokens. Traditional characters are folded to
+simplified first (``indexer.script``, the ``script_fold`` setting, on by default), so a
+question in either script matches text in either. Question words and the commonest function
 words are dropped: they carry no evidence and would let a plain-words question "match"
 any passage.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import jieba
 
+from indexer import script
 from indexer.choices import TOKENIZER_MODES, TokenizerMode
 from indexer.files import sha256_file
 
@@ -39,26 +42,42 @@ def _is_meaningful(token: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in token)
 
 
-def fingerprint(mode: TokenizerMode, user_dict: Path | None = None) -> str:
-    """What an index records about its tokenization (jieba version, mode, user dictionary),
-    computed without loading jieba's dictionary."""
+def fingerprint(
+    mode: TokenizerMode, user_dict: Path | None = None, script_fold: bool = True
+) -> str:
+    """What an index records about its tokenization (jieba version, mode, user dictionary,
+    script folding), computed without loading jieba's dictionary."""
     extra = sha256_file(Path(user_dict))[:16] if user_dict is not None else ""
-    return f"jieba-{jieba.__version__}-{mode}-{extra}"
+    folding = f"-fold-{script.fold_id()}" if script_fold else ""
+    return f"jieba-{jieba.__version__}-{mode}-{extra}{folding}"
 
 
 def from_settings(settings) -> ChineseTokenizer:
     """The tokenizer the settings describe: indexing and querying must build it the same way."""
-    return ChineseTokenizer(mode=settings.tokenizer_mode, user_dict=settings.user_dict)
+    return ChineseTokenizer(
+        mode=settings.tokenizer_mode,
+        user_dict=settings.user_dict,
+        script_fold=settings.script_fold,
+    )
 
 
 class ChineseTokenizer:
-    """jieba segmentation with our filtering; ``mode`` is ``search``, ``precise`` or ``full``."""
+    """jieba segmentation with our filtering; ``mode`` is ``search``, ``precise`` or ``full``;
+    ``script_fold`` folds traditional characters to simplified before segmenting."""
 
-    def __init__(self, mode: TokenizerMode = "search", user_dict: Path | None = None) -> None:
+    def __init__(
+        self,
+        mode: TokenizerMode = "search",
+        user_dict: Path | None = None,
+        script_fold: bool = True,
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"Unknown tokenizer mode {mode!r}; choose one of {', '.join(MODES)}.")
         self.mode = mode
         self.user_dict = user_dict
+        self.script_fold = script_fold
+        # Folded text has folded stopwords (么 folds to 幺).
+        self._stopwords = frozenset(map(script.fold, STOPWORDS)) if script_fold else STOPWORDS
         self._jieba = jieba.Tokenizer()
         self._lock = threading.Lock()
         self._jieba.initialize()
@@ -68,7 +87,7 @@ class ChineseTokenizer:
     @property
     def fingerprint(self) -> str:
         """Identifies the tokenization so an index and its queries can be checked to agree."""
-        return fingerprint(self.mode, self.user_dict)
+        return fingerprint(self.mode, self.user_dict, self.script_fold)
 
     def _segment(self, text: str) -> list[str]:
         if self.mode == "search":
@@ -76,12 +95,14 @@ class ChineseTokenizer:
         return self._jieba.lcut(text, cut_all=self.mode == "full")
 
     def tokenize(self, text: str) -> list[str]:
+        if self.script_fold:
+            text = script.fold(text)
         with self._lock:  # jieba's Tokenizer is not documented as thread-safe
             pieces = self._segment(text)
         tokens = []
         for piece in pieces:
             token = piece.strip().lower()
-            if token and token not in STOPWORDS and _is_meaningful(token):
+            if token and token not in self._stopwords and _is_meaningful(token):
                 tokens.append(token)
         return tokens
 

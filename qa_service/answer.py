@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from indexer import script
 from indexer.chunk import sentence_bounds
 from indexer.embed import Embedder
 from qa_service.retrieval import Hit, QueryAnalysis
@@ -52,7 +53,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 def _bigrams(text: str) -> set[str]:
-    chars = [ch for ch in text.lower() if ch.isalnum()]
+    """Character bigrams, in folded script (a simplified question, a traditional passage)."""
+    chars = [ch for ch in script.fold(text).lower() if ch.isalnum()]
     return {a + b for a, b in zip(chars, chars[1:], strict=False)}
 
 
@@ -111,10 +113,11 @@ class AnswerExtractor:
             return None
         weights = {t: idf.get(t, 0.0) for t in set(analysis.tokens)}
         total = sum(weights.values())
+        folded_weights = [(script.fold(t), w) for t, w in weights.items()]
         bigrams = _bigrams(query_text)
         for c in candidates:
-            lowered = c.text.lower()
-            lexical = sum(w for t, w in weights.items() if t in lowered) / total if total else 0.0
+            lowered = script.fold(c.text).lower()  # tokens may be folded (indexer.script)
+            lexical = sum(w for t, w in folded_weights if t in lowered) / total if total else 0.0
             overlap = len(bigrams & _bigrams(c.text)) / len(bigrams) if bigrams else 0.0
             c.score = 0.6 * lexical + 0.4 * overlap - 0.02 * c.passage_index
         if analysis.coverage < self.lexical_enough:
