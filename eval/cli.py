@@ -7,11 +7,11 @@ import hashlib
 import json
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from eval import runner
-from eval.datasets import DatasetError, detect, load_answer_set, load_beir
+from eval import corpus, runner
+from eval.datasets import DatasetError, detect, load_beir, load_questions
 from eval.runfile import write_run
 from indexer import models, store
 from indexer.choices import SEARCH_MODES, TOKENIZER_MODES, SearchMode
@@ -26,6 +26,27 @@ def _ks(text: str) -> list[int]:
     if not ks or ks[0] < 1:
         raise argparse.ArgumentTypeError("--k values must be positive")
     return ks
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """``--dataset PATH[=SOURCE]``: a gold set and, for answer sets, what to score it against
+    (an index, a corpus ``.jsonl``/``.jsonl.gz``, a BEIR folder or source files; without one,
+    ``--index``/``--sources`` or the configured index)."""
+
+    path: Path
+    source: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path.is_dir() else self.path.stem
+
+
+def _dataset(text: str) -> DatasetSpec:
+    path, sep, source = text.partition("=")
+    if sep and not source:
+        raise argparse.ArgumentTypeError(f"--dataset {text!r}: nothing after '='")
+    return DatasetSpec(Path(path), Path(source) if sep else None)
 
 
 def _variant(text: str) -> tuple[str, dict[str, str]]:
@@ -80,9 +101,33 @@ def _beir_engine(session: Session, folder: Path, settings: Settings, progress: b
     return dataset, session.engine(path, settings)
 
 
-def _answers_engine(session: Session, args, settings: Settings, tmp: Path):
-    """An engine over --index, or over a fresh index of --sources (one per index settings)."""
-    if not getattr(args, "sources", None):
+def _is_index(path: Path) -> bool:
+    try:
+        store.read_manifest(store.resolve_version(path))
+        return True
+    except store.IndexStoreError:
+        return False
+
+
+def _answers_engine(session: Session, args, spec: DatasetSpec, questions, settings, tmp: Path):
+    """An engine over the dataset's source, else --index, else a fresh index of --sources
+    (one per index settings), else the configured index."""
+    source = spec.source
+    progress = not args.quiet
+    cache = settings.data_dir / "eval-cache"
+    if source is not None and corpus.is_corpus(source) and source.is_file():
+        wanted = {str(q.extra["article"]) for q in questions if q.extra.get("article")}
+        path = corpus.corpus_index(
+            source, session.indexer(settings), cache, wanted, args.corpus_part, progress
+        )
+        return session.engine(path, settings)
+    if source is not None and _is_index(source):
+        return session.engine(source, settings)
+    if source is not None and (source / "corpus.jsonl").is_file():
+        _, engine = _beir_engine(session, source, settings, progress)
+        return engine
+    sources = [source] if source is not None else getattr(args, "sources", None)
+    if not sources:
         return session.engine(args.index or settings.index_dir, settings)
     from indexer.embed import resolve_dtype
     from indexer.manifest import expected_settings
@@ -90,26 +135,33 @@ def _answers_engine(session: Session, args, settings: Settings, tmp: Path):
 
     # One index per (index settings as the manifest records them, dtype of the vectors).
     recorded = asdict(expected_settings(settings))
-    key = json.dumps([recorded, resolve_dtype(settings.model_dtype)], sort_keys=True)
+    key = json.dumps(
+        [recorded, resolve_dtype(settings.model_dtype), [str(s) for s in sources]], sort_keys=True
+    )
     path = tmp / f"index-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     if not path.exists():
-        build(path, iter_sources(args.sources), indexer=session.indexer(settings), progress=False)
+        build(path, iter_sources(sources), indexer=session.indexer(settings), progress=False)
     return session.engine(path, settings)
 
 
 def run_one(
-    session: Session, args, settings: Settings, mode: SearchMode, tmp: Path
+    session: Session,
+    args,
+    spec: DatasetSpec,
+    settings: Settings,
+    mode: SearchMode,
+    tmp: Path,
 ) -> runner.EvalResult:
     progress = not args.quiet
-    if detect(args.dataset) == "beir":
-        dataset, engine = _beir_engine(session, args.dataset, settings, progress)
+    if detect(spec.path) == "beir":
+        dataset, engine = _beir_engine(session, spec.path, settings, progress)
         result, _ = runner.run_beir(
             engine, dataset, mode, args.k, runner.fixed_subset(dataset, args.limit), progress
         )
     else:
-        questions = load_answer_set(args.dataset)
-        engine = _answers_engine(session, args, settings, tmp)
-        result = runner.run_answers(engine, questions, mode, args.k, args.dataset.stem, progress)
+        questions = runner.fixed_questions(load_questions(spec.path), args.limit)
+        engine = _answers_engine(session, args, spec, questions, settings, tmp)
+        result = runner.run_answers(engine, questions, mode, args.k, spec.name, progress)
     if getattr(args, "run_file", None):
         write_run(args.run_file, result.run, f"newsqa-{mode}")
     result.settings = runner.describe_settings(settings)
@@ -122,10 +174,11 @@ def _print_result(result: runner.EvalResult, show_missed: bool = True) -> None:
         print(f"  {name:10} {value:.4f}")
     print(f"  latency    p50 {result.latency_ms['p50']} ms, p95 {result.latency_ms['p95']} ms")
     if result.by_kind:
-        keys = list(next(iter(result.by_kind.values())))
-        print("  by kind:   " + "  ".join(f"{k:>9}" for k in keys))
+        keys = list(dict.fromkeys(k for row in result.by_kind.values() for k in row))
+        print("  by kind:     " + "  ".join(f"{k:>10}" for k in keys))
         for kind, row in result.by_kind.items():
-            print(f"  {kind:10} " + "  ".join(f"{row[k]:>9.3g}" for k in keys))
+            cells = (f"{row[k]:>10.3g}" if k in row else f"{'-':>10}" for k in keys)
+            print(f"  {kind:12} " + "  ".join(cells))
     if show_missed and result.missed:
         print(f"  missed ({len(result.missed)}):")
         for m in result.missed:
@@ -135,46 +188,71 @@ def _print_result(result: runner.EvalResult, show_missed: bool = True) -> None:
 
 
 def cmd_run(args) -> int:
+    if args.run_file and len(args.dataset) > 1:
+        raise DatasetError("--run-file takes one --dataset")
     session = Session(get_settings())
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        result = run_one(session, args, session.settings, args.mode, Path(tmp))
-    _print_result(result)
+        for spec in args.dataset:
+            results.append(run_one(session, args, spec, session.settings, args.mode, Path(tmp)))
+            _print_result(results[-1])
+    if len(results) > 1:
+        _print_table([(r.dataset, "default", r) for r in results])
     if args.report:
-        args.report.write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        data = results[0].to_json() if len(results) == 1 else [r.to_json() for r in results]
+        args.report.write_text(json.dumps(data, ensure_ascii=False, indent=2))
         print(f"report written to {args.report}")
     if args.run_file:
         print(f"run file written to {args.run_file}")
     return 0
 
 
+def _print_table(rows: list[tuple[str, str, runner.EvalResult]]) -> None:
+    """One line per (dataset, variant, mode); a metric a dataset lacks shows as -."""
+    metrics = list(dict.fromkeys(m for *_, r in rows for m in r.metrics))
+    header = (
+        f"{'dataset':16} {'variant':14} {'mode':7} "
+        + " ".join(f"{m:>10}" for m in metrics)
+        + "   p50 ms"
+    )
+    print("\n" + header)
+    print("-" * len(header))
+    for dataset, name, r in rows:
+        values = " ".join(
+            f"{r.metrics[m]:>10.4f}" if m in r.metrics else f"{'-':>10}" for m in metrics
+        )
+        print(f"{dataset[:16]:16} {name[:14]:14} {r.mode:7} {values}   {r.latency_ms['p50']:>6}")
+
+
 def cmd_compare(args) -> int:
     session = Session(get_settings())
     variants = args.variant or [("default", {})]
-    rows: list[tuple[str, runner.EvalResult]] = []
+    rows: list[tuple[str, str, runner.EvalResult]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, overrides in variants:
-            settings = session.with_settings(overrides)
-            for mode in args.modes:
-                rows.append((name, run_one(session, args, settings, mode, Path(tmp))))
-    metrics = list(rows[0][1].metrics)
-    header = f"{'variant':14} {'mode':7} " + " ".join(f"{m:>10}" for m in metrics) + "   p50 ms"
-    print("\n" + header)
-    print("-" * len(header))
-    for name, r in rows:
-        values = " ".join(f"{r.metrics[m]:>10.4f}" for m in metrics)
-        print(f"{name:14} {r.mode:7} {values}   {r.latency_ms['p50']:>6}")
+        for spec in args.dataset:
+            for name, overrides in variants:
+                settings = session.with_settings(overrides)
+                for mode in args.modes:
+                    result = run_one(session, args, spec, settings, mode, Path(tmp))
+                    rows.append((spec.name, name, result))
+    _print_table(rows)
     if args.plot:
-        _plot(rows, args.plot)
-        print(f"plot written to {args.plot}")
+        for dataset in dict.fromkeys(d for d, _, _ in rows):
+            mine = [(n, r) for d, n, r in rows if d == dataset]
+            path = args.plot
+            if len(args.dataset) > 1:
+                path = args.plot.with_name(f"{args.plot.stem}-{dataset}{args.plot.suffix}")
+            _plot(mine, path)
+            print(f"plot written to {path}")
     if args.report:
-        data = [{"variant": n} | r.to_json() for n, r in rows]
+        data = [{"variant": n} | r.to_json() for _, n, r in rows]
         args.report.write_text(json.dumps(data, ensure_ascii=False, indent=2))
     return 0
 
 
 def cmd_tokenizers(args) -> int:
     session = Session(get_settings())
-    dataset = load_beir(args.dataset)
+    dataset = load_beir(args.dataset[0].path)
     path = runner.beir_index(
         dataset, session.indexer(), session.settings.data_dir / "eval-cache", not args.quiet
     )
@@ -221,9 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p):
         p.add_argument(
             "--dataset",
-            type=Path,
+            type=_dataset,
+            action="append",
             required=True,
-            help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels.tsv) or a .jsonl answer set",
+            metavar="PATH[=SOURCE]",
+            help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels.tsv), a .jsonl answer set "
+            "or a SQuAD .json file; repeat for several. An answer set may name what to score "
+            "it against after '=': an index, a corpus .jsonl(.gz) (indexed once, cached), a "
+            "BEIR folder (its corpus) or source files",
         )
         p.add_argument("--index", type=Path, help="index for answer sets (default: settings)")
         p.add_argument(
@@ -233,7 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
             help="for answer sets: build a fresh index of these files instead",
         )
         p.add_argument("--k", type=_ks, default=[1, 3, 5, 10], help="cut-offs, e.g. 1,3,5,10")
-        p.add_argument("--limit", type=int, help="BEIR: a fixed subset of this many queries")
+        p.add_argument(
+            "--limit", type=int, help="a fixed subset of this many queries (BEIR, SQuAD)"
+        )
+        p.add_argument(
+            "--corpus-part",
+            type=int,
+            metavar="N",
+            help="a corpus SOURCE: index only the articles the questions name plus N others "
+            "(chosen by hash, the same everywhere), e.g. 1500 for a CI-sized index",
+        )
         p.add_argument("--report", type=Path, help="write a JSON report here")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 

@@ -20,6 +20,7 @@ from eval.errors import DatasetError
 from eval.runfile import read_qrels
 
 _QRELS_CANDIDATES = ("qrels.tsv", "qrels/test.tsv")
+UNANSWERABLE = "unanswerable"
 _MAX_EXAMPLES = 5
 
 
@@ -53,9 +54,13 @@ class BeirDataset:
 class AnswerQuestion:
     id: str
     question: str
-    answers: list[str]
+    answers: list[str]  # empty: the corpus does not answer it
     kind: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -232,11 +237,13 @@ def load_beir(folder: Path) -> BeirDataset:
 
 
 def _answers_field(obj: dict[str, Any], where: str) -> list[str]:
+    """The gold strings; ``[]`` marks a question the corpus cannot answer (the right
+    response is no answer)."""
     if "answers" not in obj:
         raise DatasetError(f"{where}: missing `answers`")
     answers = obj["answers"]
-    if not isinstance(answers, list) or not answers:
-        raise DatasetError(f"{where}: `answers` must be a non-empty list of strings")
+    if not isinstance(answers, list):
+        raise DatasetError(f"{where}: `answers` must be a list of strings ([] = unanswerable)")
     for a in answers:
         if not isinstance(a, str) or not a.strip():
             raise DatasetError(f"{where}: `answers` must hold non-empty strings, got {a!r}")
@@ -244,7 +251,9 @@ def _answers_field(obj: dict[str, Any], where: str) -> list[str]:
 
 
 def load_answer_set(path: Path) -> list[AnswerQuestion]:
-    """Load a JSONL file of {id, question, answers[, kind, ...]}; unknown keys go to `extra`."""
+    """Load a JSONL file of {id, question, answers[, kind, ...]}; unknown keys go to `extra`.
+
+    ``"answers": []`` is an unanswerable question (kind ``unanswerable`` unless it has one)."""
     path = Path(path)
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
@@ -261,6 +270,8 @@ def load_answer_set(path: Path) -> list[AnswerQuestion]:
         kind = obj.get("kind")
         if kind is not None and not isinstance(kind, str):
             raise DatasetError(f"{where}: `kind` must be a string, got {type(kind).__name__}")
+        if not answers and kind is None:
+            kind = UNANSWERABLE
         if qid in first_line:
             raise DatasetError(f"{where}: duplicate id {qid!r} (first on line {first_line[qid]})")
         first_line[qid] = lineno
@@ -271,15 +282,46 @@ def load_answer_set(path: Path) -> list[AnswerQuestion]:
     return items
 
 
-def detect(path: Path) -> Literal["beir", "answers"]:
-    """A folder is a BEIR set; a `.jsonl` file is an answer set."""
+def load_squad(path: Path) -> list[AnswerQuestion]:
+    """A SQuAD-style ``.json`` file (CMRC 2018's ``raw/``) as an answer set: each question's
+    gold strings are its answer spans; ``extra["doc"]`` is the paragraph id (the BEIR corpus
+    ``_id`` of the same set)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        articles = data["data"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{path.name}: not a SQuAD-style file with `data` ({exc})") from None
+    items: list[AnswerQuestion] = []
+    for article in articles:
+        for para in article.get("paragraphs", []):
+            for qa in para.get("qas", []):
+                spans = list(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a["text"]))
+                kind = "squad" if spans else UNANSWERABLE
+                extra = {"doc": para.get("id")}
+                items.append(AnswerQuestion(str(qa["id"]), qa["question"], spans, kind, extra))
+    if not items:
+        raise DatasetError(f"{path.name} is empty: no questions in {path}")
+    return items
+
+
+def load_questions(path: Path) -> list[AnswerQuestion]:
+    """An answer set in either format: ``.jsonl`` lines or a SQuAD ``.json`` file."""
+    return load_squad(path) if detect(path) == "squad" else load_answer_set(path)
+
+
+def detect(path: Path) -> Literal["beir", "answers", "squad"]:
+    """A folder is a BEIR set; a `.jsonl` file is an answer set; a `.json` file is SQuAD."""
     path = Path(path)
     if path.is_dir():
         return "beir"
     if path.is_file() and path.suffix.lower() == ".jsonl":
         return "answers"
+    if path.is_file() and path.suffix.lower() == ".json":
+        return "squad"
     if not path.exists():
         raise DatasetError(f"dataset not found: {path} does not exist")
     raise DatasetError(
-        f"unknown dataset kind: {path} is neither a BEIR folder nor a .jsonl answer set"
+        f"unknown dataset kind: {path} is neither a BEIR folder, a .jsonl answer set "
+        "nor a SQuAD .json file"
     )

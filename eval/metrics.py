@@ -25,6 +25,9 @@ Answer-string sets (``.jsonl`` questions with gold answers, no qrels) score a ra
 passage texts: an item is relevant when it contains a gold answer (``answer_hit``), and
 ``Hit@k`` and ``MRR@10`` are the same functions of the first relevant rank as above
 (``rank_metrics``). ``AnswerHit`` is 1 when the generated answer contains a gold answer.
+A question with no gold answer is unanswerable (the corpus does not say): the right response
+is no answer. ``Unanswered`` is the share of answerable questions left without an answer,
+``Abstained`` the share of unanswerable ones left without one (``answer_set_means``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ DEFAULT_KS: tuple[int, ...] = (1, 3, 5, 10)
 MRR_K = 10
 RELEVANCE_LEVEL = 1
 ANSWER_HIT = "AnswerHit"
+UNANSWERED = "Unanswered"  # answerable questions given no answer (lower is better)
+ABSTAINED = "Abstained"  # unanswerable questions given no answer (higher is better)
 
 
 @dataclass
@@ -222,7 +227,31 @@ def score_answers(
     first answer-bearing one sits at ``rank`` (``first_answer_rank``), and ``AnswerHit`` of
     the generated ``answer``."""
     ks = _check_ks(ks)
-    return rank_metrics(rank, ks, mrr_k) | {ANSWER_HIT: float(answer_hit(answer, gold))}
+    return rank_metrics(rank, ks, mrr_k) | {
+        ANSWER_HIT: float(answer_hit(answer, gold)),
+        UNANSWERED: float(not answer.strip()),
+    }
+
+
+def score_unanswerable(answer: str) -> dict[str, float]:
+    """One unanswerable question: ``Abstained`` is 1 when no answer was given."""
+    return {ABSTAINED: float(not answer.strip())}
+
+
+def answer_set_means(
+    rows: Sequence[Mapping[str, float]], ks: Iterable[int], mrr_k: int = MRR_K
+) -> dict[str, float]:
+    """The means of an answer set: passage and answer metrics and ``Unanswered`` over the
+    answerable questions (rows from ``score_answers``), ``Abstained`` over the unanswerable
+    ones (rows from ``score_unanswerable``); a set without one of the two has no such keys."""
+    unanswerable = [r for r in rows if ABSTAINED in r]
+    answerable = [r for r in rows if ABSTAINED not in r]
+    means: dict[str, float] = {}
+    if answerable:
+        means |= mean_of(answerable, [*answer_metric_names(ks, mrr_k), UNANSWERED])
+    if unanswerable:
+        means |= mean_of(unanswerable, [ABSTAINED])
+    return means
 
 
 def percentile(values: Iterable[float], p: float) -> float:

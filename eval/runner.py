@@ -24,13 +24,13 @@ from tqdm import tqdm
 from eval.datasets import AnswerQuestion, BeirDataset
 from eval.metrics import (
     MRR_K,
-    answer_metric_names,
+    answer_set_means,
     collapse_to_docs,
     evaluate,
     first_answer_rank,
-    mean_of,
     percentile,
     score_answers,
+    score_unanswerable,
 )
 from indexer import store
 from indexer.choices import SearchMode, TokenizerMode
@@ -56,6 +56,8 @@ class EvalResult:
     settings: dict = field(default_factory=dict)
     run: dict[str, list[tuple[str, float]]] = field(default_factory=dict, repr=False)
     """What was retrieved, for a TREC run file: documents (BEIR) or passages (answer sets)."""
+    per_question: list[dict] = field(default_factory=list, repr=False)
+    """Answer sets: each question's rank, metrics, answer and confidence (in the report)."""
 
     def to_json(self) -> dict:
         report = asdict(self)
@@ -106,7 +108,20 @@ def fixed_subset(dataset: BeirDataset, limit: int | None) -> list[str] | None:
     if not limit:
         return None
     ids = dataset.judged_query_ids
-    return sorted(ids, key=lambda q: hashlib.sha1(q.encode()).hexdigest())[:limit]
+    return sorted(ids, key=_id_hash)[:limit]
+
+
+def fixed_questions(questions: list[AnswerQuestion], limit: int | None) -> list[AnswerQuestion]:
+    """A fixed sample of an answer set, chosen as ``fixed_subset`` chooses BEIR queries (so
+    CMRC's SQuAD file and its BEIR folder give the same 500 questions); in file order."""
+    if not limit:
+        return questions
+    keep = set(sorted((q.id for q in questions), key=_id_hash)[:limit])
+    return [q for q in questions if q.id in keep]
+
+
+def _id_hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def run_beir(
@@ -143,8 +158,9 @@ def run_answers(
     name: str,
     progress: bool = True,
 ) -> EvalResult:
+    """Ask every question; passage and answer metrics over the answerable ones, abstention
+    over the unanswerable ones (``eval.metrics.answer_set_means``), overall and by kind."""
     depth = max([*ks, MRR_K])
-    names = answer_metric_names(ks, MRR_K)
     per_question: list[dict] = []
     run: dict[str, list[tuple[str, float]]] = {}
     latencies = []
@@ -155,17 +171,26 @@ def run_answers(
         run[q.id] = [
             (engine.index.passages[r.row].passage_id, r.hit.score) for r in result.passages
         ]
-        texts = [engine.index.passages[r.row].text for r in result.passages]
-        rank = first_answer_rank(texts, q.answers)
         answer_text = result.answer.text if result.answer else ""
+        if q.answerable:
+            texts = [engine.index.passages[r.row].text for r in result.passages]
+            rank = first_answer_rank(texts, q.answers)
+            values = score_answers(rank, answer_text, q.answers, ks, MRR_K)
+        else:
+            rank, values = None, score_unanswerable(answer_text)
         per_question.append(
             {"id": q.id, "kind": q.kind or "", "rank": rank}
-            | score_answers(rank, answer_text, q.answers, ks, MRR_K)
-            | {"question": q.question, "answers": q.answers, "answer": answer_text}
+            | values
+            | {
+                "question": q.question,
+                "answers": q.answers,
+                "answer": answer_text,
+                "confidence": result.answer.confidence if result.answer else None,
+            }
         )
 
     def mean(rows: list[dict]) -> dict[str, float]:
-        return {k: round(v, 4) for k, v in mean_of(rows, names).items()}
+        return {k: round(v, 4) for k, v in answer_set_means(rows, ks, MRR_K).items()}
 
     by_kind = {}
     for kind in sorted({r["kind"] for r in per_question}):
@@ -174,7 +199,7 @@ def run_answers(
     missed = [
         {k: r[k] for k in ("id", "kind", "question", "answers", "rank")}
         for r in per_question
-        if r["rank"] is None or r["rank"] > max(ks)
+        if r["answers"] and (r["rank"] is None or r["rank"] > max(ks))
     ]
     return EvalResult(
         name,
@@ -185,6 +210,7 @@ def run_answers(
         by_kind=by_kind,
         missed=missed,
         run=run,
+        per_question=per_question,
     )
 
 

@@ -14,6 +14,7 @@ from eval.datasets import (
     detect,
     load_answer_set,
     load_beir,
+    load_questions,
 )
 from eval.runfile import RunFileError, read_qrels, write_qrels
 from tests.conftest import SHARED
@@ -230,8 +231,7 @@ def test_load_answer_set(tmp_path: Path):
         ([{"question": "q", "answers": ["a"]}], "qa.jsonl line 1: missing `id`"),
         ([{"id": "1", "answers": ["a"]}], "line 1: missing `question`"),
         ([{"id": "1", "question": "q"}], "line 1: missing `answers`"),
-        ([{"id": "1", "question": "q", "answers": []}], "non-empty list"),
-        ([{"id": "1", "question": "q", "answers": "a"}], "non-empty list"),
+        ([{"id": "1", "question": "q", "answers": "a"}], "must be a list"),
         ([{"id": "1", "question": "q", "answers": ["a", 3]}], "non-empty strings"),
         ([{"id": "1", "question": "q", "answers": ["a"], "kind": 1}], "`kind` must be a string"),
         (
@@ -249,6 +249,34 @@ def test_answer_set_errors(tmp_path: Path, rows: list, message: str):
     path = _jsonl(tmp_path / "qa.jsonl", rows)
     with pytest.raises(DatasetError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_answer_set(path)
+
+
+def test_empty_answers_mark_an_unanswerable_question(tmp_path: Path):
+    path = _jsonl(
+        tmp_path / "qa.jsonl",
+        [
+            {"id": "1", "question": "q", "answers": []},
+            {"id": "2", "question": "q", "answers": [], "kind": "trap"},
+            {"id": "3", "question": "q", "answers": ["a"]},
+        ],
+    )
+    first, second, third = load_answer_set(path)
+    assert not first.answerable and first.kind == "unanswerable"
+    assert second.kind == "trap" and third.answerable and third.kind is None
+
+
+def test_squad_file_as_answer_set(tmp_path: Path):
+    path = tmp_path / "dev.json"
+    para = {"id": "P1", "context": "北京是首都。", "qas": []}
+    para["qas"] = [
+        {"id": "Q1", "question": "首都?", "answers": [{"text": "北京", "answer_start": 0}] * 2},
+        {"id": "Q2", "question": "无?", "answers": []},
+    ]
+    path.write_text(json.dumps({"data": [{"paragraphs": [para]}]}), encoding="utf-8")
+    assert detect(path) == "squad"
+    q1, q2 = load_questions(path)
+    assert (q1.id, q1.answers, q1.extra["doc"]) == ("Q1", ["北京"], "P1")
+    assert not q2.answerable
 
 
 def test_answer_set_missing(tmp_path: Path):
