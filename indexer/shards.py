@@ -214,6 +214,9 @@ def partition(content: store.IndexContent, shards: int) -> list[store.IndexConte
             part.vectors = np.ascontiguousarray(vectors[mine], dtype=np.float32)
         used = _referenced_files(part)
         part.files = {f: h for f, h in content.files.items() if f in used}
+        sentences = getattr(content, "sentences", None)  # stored sentence vectors, if any
+        if sentences is not None:
+            part.sentences = sentences.keep(mine)
     return parts
 
 
@@ -229,7 +232,21 @@ def merge(parts: list[store.IndexContent], files: dict[str, str]) -> store.Index
             vectors.append(part.vectors)
     if vectors:
         whole.vectors = np.concatenate(vectors).astype(np.float32, copy=False)
+    sentences = [getattr(part, "sentences", None) for part in parts]
+    if parts and all(s is not None for s in sentences):
+        whole.sentences = _joined(sentences, [len(part.passages) for part in parts])
     return whole
+
+
+def _joined(sentences: list, passages: list[int]):
+    """The shards' sentence components as one, their passage rows following on."""
+    spans, offset = [], 0
+    for s, n in zip(sentences, passages, strict=True):
+        shifted = np.array(s.spans, copy=True)
+        shifted[:, 0] += offset
+        spans.append(shifted)
+        offset += n
+    return type(sentences[0])(np.concatenate(spans), np.concatenate([s.vectors for s in sentences]))
 
 
 def fingerprint(content: store.IndexContent) -> str:

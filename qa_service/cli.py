@@ -24,6 +24,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.ray:
+        from qa_service.serve_ray import serve_on_ray
+
+        return serve_on_ray(
+            args.index,
+            args.ray,
+            settings,
+            replicas=args.replicas or 1,
+            host=args.host,
+            port=args.port,
+            replica_cpus=args.replica_cpus,
+            retry_s=args.shard_retry_s,
+        )
+    if args.replicas is not None:
+        print("error: --replicas goes with --ray", file=sys.stderr)
+        return 2
     state = ServiceState(settings, args.index)
     print(f"loading the model and the index {args.index} ...", flush=True)
     state.start()  # fail here, with a plain message, rather than inside uvicorn
@@ -86,6 +102,8 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from qa_service.serve_ray import REPLICA_CPUS, RETRY_S
+
     settings = get_settings()
     parser = argparse.ArgumentParser(
         prog="python -m qa_service", description="Question answering over a news index."
@@ -95,6 +113,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, default=settings.index_dir, help="index directory")
     p.add_argument("--host", default=settings.host)
     p.add_argument("--port", type=int, default=settings.port)
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="serve a sharded index on Ray Serve (the 'serve' extra), each shard a deployment: "
+        "'local' (the default) starts a Ray instance for this service, 'auto' joins this "
+        "machine's cluster, HOST:PORT the cluster with that head",
+    )
+    p.add_argument(
+        "--replicas", type=int, metavar="R", help="with --ray: replicas of each shard (1)"
+    )
+    p.add_argument(
+        "--replica-cpus",
+        type=float,
+        default=REPLICA_CPUS,
+        metavar="C",
+        help=f"with --ray: CPUs Ray reserves for each replica ({REPLICA_CPUS})",
+    )
+    p.add_argument(
+        "--shard-retry-s",
+        type=float,
+        default=RETRY_S,
+        metavar="S",
+        help="with --ray: how long a shard call is sent again while Serve replaces a dead "
+        f"replica, before the request fails with a 503 naming the shard ({RETRY_S:g})",
+    )
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("ask", help="answer one question and print the cited passages")
     p.add_argument("question")

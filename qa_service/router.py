@@ -343,8 +343,10 @@ class Router:
         """The same call on every shard, at once."""
         return gather(self.shards, method, *args)
 
-    def call_some(self, calls: Mapping[int, tuple[str, tuple]]) -> dict[int, Any]:
-        """Different calls on some shards (``shard -> (method, args)``), at once."""
-        order = list(calls)
-        pending = [self.shards[i].call(calls[i][0], *calls[i][1]) for i in order]
-        return dict(zip(order, wait([self.shards[i] for i in order], pending), strict=True))
+    def call_some(self, calls: Sequence[tuple[int, str, tuple]]) -> list[Any]:
+        """Calls ``(shard, method, args)``, all started at once; their results in order."""
+        pending = [self.shards[i].call(method, *args) for i, method, args in calls]
+        return wait([self.shards[i] for i, _, _ in calls], pending)
+
+    def call_one(self, shard: int, method: str, *args: Any) -> Any:
+        return self.call_some([(shard, method, args)])[0]

@@ -220,6 +220,7 @@ class Records(Protocol):
     def article_rows(self, article_id: str) -> list[int]: ...
     def row_of(self, passage_id: str) -> int | None: ...
     def sources(self) -> list[str]: ...
+    def sentences(self, rows: Sequence[int]) -> list: ...
 
 
 class MemoryRecords:
@@ -242,6 +243,10 @@ class MemoryRecords:
 
     def sources(self) -> list[str]:
         return [s for s in self.index.source_names if s]
+
+    def sentences(self, rows: Sequence[int]) -> list:
+        stored = getattr(self.index, "passage_sentences", None)
+        return [stored(r) if stored else None for r in rows]
 
 
 # ---------------------------------------------------------------------------- the shard
@@ -423,6 +428,11 @@ class ShardSearcher:
 
     def passages(self, rows: Sequence[int]) -> list[Passage]:
         return self.records.passages(rows)
+
+    def sentences(self, rows: Sequence[int]) -> list:
+        """Each passage's stored sentences, ``(spans, vectors)``, or None (an index without
+        them): what answers are drawn from."""
+        return self.records.sentences(rows)
 
     def article(self, article_id: str) -> tuple[Article | None, list[int]]:
         """The article and its passage rows, in order (``(None, [])`` when not here)."""

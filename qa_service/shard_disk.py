@@ -38,6 +38,7 @@ class SqliteRecords:
         self._sources = sources
         self._conn = connect(database)
         self._lock = threading.Lock()
+        self._sentences = _sentences(database.parent)
 
     def passages(self, rows: Sequence[int]) -> list[Passage]:
         if not len(rows):
@@ -65,6 +66,23 @@ class SqliteRecords:
 
     def sources(self) -> list[str]:
         return self._sources
+
+    def sentences(self, rows: Sequence[int]) -> list:
+        sentences = self._sentences
+        return [None if sentences is None else sentences.of_passage(int(r)) for r in rows]
+
+
+def _sentences(version: Path):
+    """The version's stored sentence vectors (``indexer.sentences``), memory-mapped; None
+    for an index without them."""
+    try:
+        from indexer.sentences import SPANS, VECTORS, SentenceIndex
+    except ImportError:  # a checkout without stored sentence vectors
+        return None
+    if not (version / SPANS).exists():
+        return None
+    spans = np.load(version / SPANS, mmap_mode="r", allow_pickle=False)
+    return SentenceIndex(spans, np.load(version / VECTORS, mmap_mode="r", allow_pickle=False))
 
 
 def connect(database: Path) -> sqlite3.Connection:

@@ -30,6 +30,8 @@ from qa_service.shard import ShardSearcher
 
 #: Passages and articles kept after a query read them (enough for many concurrent answers).
 CACHE_ENTRIES = 20_000
+#: What is read of each passage a query ranked: the passage, and its stored sentences.
+READS = ("passages", "sentences")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class ShardedIndex:
         self.source_names = sorted({s for info in self.shard_info for s in info["sources"]})
         self.idf = self.router.idf
         self._passages = Bounded(CACHE_ENTRIES)
+        self._sentences = Bounded(CACHE_ENTRIES)
         self._articles = Bounded(CACHE_ENTRIES)
         self.passages = _Passages(self)
         self.articles = _Articles(self)
@@ -91,11 +94,12 @@ class ShardedIndex:
         """Read the passages of these router rows that are not cached, one call per shard."""
         missing = [r for r in dict.fromkeys(rows) if r not in self._passages]
         groups = self.router.by_shard(missing)
-        found = self.router.call_some(
-            {i: ("passages", (locals_,)) for i, locals_ in groups.items()}
-        )
+        calls = [(i, what, (locals_,)) for i, locals_ in groups.items() for what in READS]
+        found = iter(self.router.call_some(calls))
         for i, locals_ in groups.items():
-            for local, passage in zip(locals_, found[i], strict=True):
+            passages, sentences = next(found), next(found)
+            for local, passage, stored in zip(locals_, passages, sentences, strict=True):
+                self._sentences.put(i * STRIDE + local, stored)
                 self._passages.put(i * STRIDE + local, passage)
 
     def passage(self, row: int) -> Passage:
@@ -105,6 +109,12 @@ class ShardedIndex:
             passage = self._passages.get(row)
         return passage
 
+    def passage_sentences(self, row: int):
+        """The passage's stored sentences and their vectors (None: an index without them),
+        as ``LoadedIndex.passage_sentences``; read with the passage."""
+        self.passage(row)
+        return self._sentences.get(row)
+
     # ------------------------------------------------------------------ articles
 
     def _article(self, article_id: str) -> tuple[Article | None, list[int]]:
@@ -113,7 +123,7 @@ class ShardedIndex:
         if cached is not None:
             return cached
         shard = layout.shard_of(article_id, self.shard_count)
-        article, rows = self.router.call_some({shard: ("article", (article_id,))})[shard]
+        article, rows = self.router.call_one(shard, "article", article_id)
         found = (article, [shard * STRIDE + r for r in rows])
         if article is not None:
             self._articles.put(article_id, found)
@@ -185,9 +195,11 @@ class _Vectors:
         one = isinstance(rows, int | np.integer)
         wanted = [int(rows)] if one else [int(r) for r in rows]
         groups = self.index.router.by_shard(wanted)
-        found = self.index.router.call_some({i: ("vectors_of", (g,)) for i, g in groups.items()})
+        found = self.index.router.call_some([(i, "vectors_of", (g,)) for i, g in groups.items()])
         by_row = {
-            i * STRIDE + local: found[i][k] for i, g in groups.items() for k, local in enumerate(g)
+            i * STRIDE + local: vectors[k]
+            for (i, g), vectors in zip(groups.items(), found, strict=True)
+            for k, local in enumerate(g)
         }
         stacked = np.stack([by_row[r] for r in wanted])
         return stacked[0] if one else stacked
@@ -205,7 +217,7 @@ class _Dates:
         date = seen.get(row)
         if date is None:
             shard, local = divmod(int(row), STRIDE)
-            date = self.index.router.call_some({shard: ("dates_of", ([local],))})[shard][0]
+            date = self.index.router.call_one(shard, "dates_of", [local])[0]
             seen.put(row, date)
         return date
 

@@ -352,3 +352,36 @@ def test_info_describes_every_shard(built, capsys):
     ]
     assert main(["info", str(built / "s3"), "--json"]) == 0
     assert '"number": 1' in capsys.readouterr().out
+
+
+def test_stored_sentence_vectors_go_with_their_shard(tmp_path, archive, embedder):
+    """Answers drawn from stored sentence vectors (``indexer.sentences``, where the checkout
+    has them) are the plain index's on a sharded one."""
+    import copy
+
+    from qa_service.index import LoadedIndex
+
+    sentences = pytest.importorskip("indexer.sentences")
+    if not hasattr(LoadedIndex, "passage_sentences"):
+        pytest.skip("no stored sentence vectors in this checkout")
+
+    content = copy.deepcopy(archive)
+    content.sentences = sentences.SentenceIndex.build(
+        [p.text for p in content.passages], embedder.encode_document, corpus.DIM
+    )
+    store.write_index(tmp_path / "plain", content, corpus.settings())
+    shards.write(tmp_path / "s3", content, 3, corpus.settings())
+    whole = shards.merge(shards.partition(content, 3), content.files)
+    assert len(whole.sentences) == len(content.sentences)
+    plain = corpus.engine(tmp_path / "plain", embedder)
+    sharded = corpus.engine(tmp_path / "s3", embedder)
+    for p in content.passages[::13]:
+        a, b = (
+            plain.index.passage_by_id[p.passage_id],
+            sharded.index.passage_by_id.get(p.passage_id),
+        )
+        mine, theirs = plain.index.passage_sentences(a), sharded.index.passage_sentences(b)
+        assert np.array_equal(mine[0], theirs[0]) and np.array_equal(mine[1], theirs[1])
+    for text in queries(archive, embedder, 10):
+        for mode in ("hybrid", "bm25"):
+            assert _ask(sharded, text, 5, mode, None) == _ask(plain, text, 5, mode, None)
