@@ -26,6 +26,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# Ray for the cluster tests (the 'cluster' extra); serve does not need it.
+$(VENV)/.cluster: pyproject.toml | $(VENV)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,cluster]"
+	touch $@
+
 model: setup
 	$(BIN)/python -m indexer models install
 
@@ -45,7 +50,7 @@ browser: setup
 	    *) exit 1 ;; \
 	esac
 
-test: model browser
+test: model browser $(VENV)/.cluster
 	$(BIN)/python -m pytest -q -ra
 
 test-fast: setup

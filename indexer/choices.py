@@ -6,7 +6,9 @@ them from here (the tuples are ``typing.get_args`` of the types), so adding a mo
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
+
+from pydantic import StringConstraints
 
 #: How a query is matched: both retrievers fused, embeddings only, or BM25 only.
 SearchMode = Literal["hybrid", "dense", "bm25"]
@@ -16,8 +18,14 @@ FusionMethod = Literal["evidence", "linear", "rrf"]
 FaissKind = Literal["flat", "hnsw", "ivf"]
 #: jieba segmentation mode for BM25.
 TokenizerMode = Literal["search", "precise", "full"]
-#: The dtype the embedding model computes in; "auto" resolves per CPU (``indexer.embed``).
-ModelDtype = Literal["auto", "float32", "bfloat16"]
+#: The dtype the embedding model computes in; "auto" resolves per device (``indexer.embed``):
+#: on a CPU bfloat16 where it is native, else float32; on a GPU bfloat16 where the card has it,
+#: else float16.
+ModelDtype = Literal["auto", "float32", "bfloat16", "float16"]
+#: Where the model computes: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu",
+#: "cuda" (the current GPU) or "cuda:N". Not a Literal because of N: the pattern is checked.
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?)$"
+Device = Annotated[str, StringConstraints(pattern=DEVICE_PATTERN)]
 #: What ``/similar`` returns: passages, or articles ranked by their best passage.
 SimilarLevel = Literal["passage", "article"]
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from indexer import models, store
 from indexer.choices import FAISS_KINDS
+from indexer.cluster import ClusterError
+from indexer.embed import DeviceError
 from indexer.settings import get_settings
 
 
@@ -54,6 +58,20 @@ def _settings(args: argparse.Namespace):
     return settings
 
 
+@contextmanager
+def _on_ray(args: argparse.Namespace, settings) -> Iterator:
+    """With ``--ray``, an Indexer that reads and embeds on the Ray cluster (``indexer.cluster``)
+    and a function that says what the cluster did; else (None, None): the pipeline makes an
+    in-process Indexer."""
+    if not args.ray:
+        yield None, None
+        return
+    from indexer.cluster import ray_indexer
+
+    with ray_indexer(args.ray, settings, args.model, args.workers) as (indexer, summary):
+        yield indexer, summary
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from indexer.pipeline import build, iter_sources
 
@@ -61,32 +79,42 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not sources:
         print("error: no .txt, .md or .jsonl files in the given sources", file=sys.stderr)
         return 2
-    report = build(
-        args.out,
-        sources,
-        settings=_settings(args),
-        model=args.model,
-        progress=not args.quiet,
-        shards=args.shards,
-    )
+    settings = _settings(args)
+    with _on_ray(args, settings) as (indexer, cluster_summary):
+        report = build(
+            args.out,
+            sources,
+            settings=settings,
+            indexer=indexer,
+            model=args.model,
+            progress=not args.quiet,
+            shards=args.shards,
+        )
     if not report.articles:
         print("warning: no articles were found; the index is empty", file=sys.stderr)
     print(f"built {args.out}")
     print(report.summary())
+    if cluster_summary:
+        print(cluster_summary())
     return 0
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     from indexer.pipeline import iter_sources, update
 
-    report = update(
-        args.index,
-        sources=iter_sources(args.sources),
-        settings=_settings(args),
-        model=args.model,
-        progress=not args.quiet,
-    )
+    settings = _settings(args)
+    with _on_ray(args, settings) as (indexer, cluster_summary):
+        report = update(
+            args.index,
+            sources=iter_sources(args.sources),
+            settings=settings,
+            indexer=indexer,
+            model=args.model,
+            progress=not args.quiet,
+        )
     print(report.summary())
+    if cluster_summary:
+        print(cluster_summary())
     return 0
 
 
@@ -181,6 +209,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", help=f"model name or folder (default: {settings.model})")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+    def ray_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--ray",
+            metavar="ADDRESS",
+            help="read and embed on Ray (the 'cluster' extra): 'local' starts a Ray instance "
+            "for this run, 'auto' joins the cluster this machine belongs to, HOST:PORT joins "
+            "the cluster with that head (README, 'Scaling out')",
+        )
+        p.add_argument(
+            "--workers",
+            type=int,
+            metavar="N",
+            help="with --ray: embedding workers, each with its own copy of the model "
+            "(default: one per GPU of the cluster, else one per node)",
+        )
+
     p = sub.add_parser("build", help="build a new index from files and folders")
     p.add_argument("sources", nargs="+", type=Path, help=".txt/.md/.jsonl files or folders")
     p.add_argument("--out", type=Path, required=True, help="index directory to write")
@@ -193,12 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
         "python -m qa_service serve, in one process or on Ray Serve)",
     )
     model_arg(p)
+    ray_args(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("add", help="add or update files in an existing index")
     p.add_argument("index", type=Path)
     p.add_argument("sources", nargs="+", type=Path)
     model_arg(p)
+    ray_args(p)
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("remove", help="remove articles from an index")
@@ -215,10 +261,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "workers", None) is not None and not args.ray:
+        parser.error("--workers goes with --ray")
     try:
         return args.func(args)
-    except (models.ModelError, store.IndexStoreError, FileNotFoundError) as exc:
+    except (
+        models.ModelError,
+        store.IndexStoreError,
+        FileNotFoundError,
+        DeviceError,
+        ClusterError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

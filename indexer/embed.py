@@ -3,6 +3,10 @@
 A thin layer over sentence-transformers: the model's own query/document prompts are applied
 by ``encode_query`` / ``encode_document``, vectors come back L2-normalised float32 so that
 inner product is cosine similarity (what the FAISS index expects).
+
+The model runs on the CPU or on a CUDA GPU (the ``device`` setting); on a GPU in half
+precision (bfloat16 where the card has it, else float16) and in large batches. Either way the
+vectors are normalised again in float32, so an index has one format whatever built it.
 """
 
 from __future__ import annotations
@@ -47,12 +51,59 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_dtype(dtype: str) -> str:
-    """``auto`` is bfloat16 where the CPU has it (about 2x faster, the same retrieval quality,
-    see BENCHMARKS.md), float32 elsewhere."""
-    if dtype == "auto":
+#: Passages per forward pass when ``embed_batch_size`` is unset. On a CPU larger batches gain
+#: nothing (one pass already fills the cores); a GPU needs hundreds of passages per pass to be
+#: busy (about 18,000 passages/s in bfloat16 at 256, 20,000 at 1,024 on an H200; see
+#: ../shared/MODELS.md), and 512 short passages of a small model fit any card.
+DEFAULT_BATCH_SIZE = {"cpu": 32, "cuda": 512}
+
+
+class DeviceError(RuntimeError):
+    """The device asked for is not on this machine; the message says what to set instead."""
+
+
+def resolve_device(device: str) -> str:
+    """``cpu`` or ``cuda:N``: ``auto`` is the current CUDA GPU when torch sees one, else the
+    CPU; ``cuda`` and ``cuda:N`` must exist, or :class:`DeviceError` says so plainly."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        if device == "auto":
+            return "cpu"
+        why = (
+            f"this torch ({torch.__version__}) was built without CUDA"
+            if torch.version.cuda is None
+            else "no GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)"
+        )
+        raise DeviceError(
+            f"the device setting is {device!r} (NEWSQA_DEVICE), but there is no CUDA GPU on "
+            f"this machine: {why}. Set NEWSQA_DEVICE=cpu, or auto to use a GPU only where "
+            "there is one."
+        )
+    if device in ("auto", "cuda"):
+        return f"cuda:{torch.cuda.current_device()}"
+    number, count = int(device.split(":", 1)[1]), torch.cuda.device_count()
+    if number >= count:
+        raise DeviceError(
+            f"the device setting is {device!r} (NEWSQA_DEVICE), but this machine has {count} "
+            f"CUDA GPU(s): cuda:0 to cuda:{count - 1}."
+        )
+    return device
+
+
+def resolve_dtype(dtype: str, device: str = "cpu") -> str:
+    """``auto`` on a CPU is bfloat16 where the CPU has it (about 2x faster, the same retrieval
+    quality, see BENCHMARKS.md), float32 elsewhere; on a GPU it is bfloat16 where the card
+    computes it (compute capability 8.0 and later), else float16."""
+    if dtype != "auto":
+        return dtype
+    if device == "cpu":
         return "bfloat16" if cpu_has_bf16() else "float32"
-    return dtype
+    import torch
+
+    return "bfloat16" if torch.cuda.is_bf16_supported(including_emulation=False) else "float16"
 
 
 @dataclass(frozen=True)
@@ -71,20 +122,25 @@ class Embedder:
         settings: Settings | None = None,
         dtype: str | None = None,
     ) -> None:
+        self.settings = settings or get_settings()
+        # The device first: a missing GPU is said before anything heavy is loaded.
+        self.device = resolve_device(self.settings.device)
         import torch
         from sentence_transformers import SentenceTransformer
 
-        self.settings = settings or get_settings()
         name = model or self.settings.model
         path = models.resolve(name, self.settings.models_dir)
         if self.settings.torch_threads:
             torch.set_num_threads(self.settings.torch_threads)
-        dtype = resolve_dtype(dtype or self.settings.model_dtype)
-        kwargs = {"torch_dtype": torch.bfloat16} if dtype == "bfloat16" else {}
+        dtype = resolve_dtype(dtype or self.settings.model_dtype, self.device)
+        half = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+        kwargs = {"torch_dtype": half[dtype]} if dtype in half else {}
         self.dtype = dtype
+        kind = self.device.split(":", 1)[0]
+        self.batch_size: int = self.settings.embed_batch_size or DEFAULT_BATCH_SIZE[kind]
         self.path: Path = path
         self.model = SentenceTransformer(
-            str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
+            str(path), device=self.device, local_files_only=True, model_kwargs=kwargs
         )
         single_thread_blas()  # after the imports above have loaded every BLAS
         info = models.describe(path)
@@ -102,12 +158,21 @@ class Embedder:
     def dimension(self) -> int:
         return self.identity.dimension
 
+    def build_info(self) -> dict[str, str]:
+        """How this embedder computes, as an index's manifest records it (``build``)."""
+        info = {"device": self.device, "dtype": self.dtype}
+        if self.device != "cpu":
+            import torch
+
+            info["gpu"] = torch.cuda.get_device_name(self.device)
+        return info
+
     def _encode(self, fn, texts: list[str], batch_size: int | None, progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self.script_fold:
             texts = [script.fold(t) for t in texts]
-        batch = batch_size or self.settings.embed_batch_size
+        batch = batch_size or self.batch_size
         order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths pad less
         texts = [texts[i] for i in order]
         parts = []

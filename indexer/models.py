@@ -431,6 +431,13 @@ def _weights_file(folder: Path) -> Path | None:
     return None
 
 
+def weights_checksum(folder: Path) -> str:
+    """The sha256 of a model folder's weights as they are on disk now ("" without weights):
+    what a worker on another machine checks its copy of the model against."""
+    weights = _weights_file(folder)
+    return sha256_file(weights) if weights else ""
+
+
 def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from indexer import shards as sharding
 from indexer import store, tokenize
 from indexer.chunk import chunk_article
 from indexer.embed import Embedder
+from indexer.encoder import Encoder, LocalEncoder
 from indexer.files import SourceFile, iter_sources, sha256_file  # noqa: F401 (re-exported)
-from indexer.ingest import ingest_path
 from indexer.manifest import expected_settings
+from indexer.reader import FileRead, LocalReader, Reader, chunking_of
 from indexer.schema import Article, Passage
 from indexer.settings import Settings, get_settings
 
@@ -59,7 +59,13 @@ class UpdateReport:
 
 
 class Indexer:
-    """Holds the model and tokenizer; applies changes to an :class:`IndexContent`."""
+    """Applies changes to an :class:`IndexContent`: decides which files changed and which
+    articles are new (the bookkeeping, here only); a :class:`~indexer.reader.Reader` reads the
+    changed files and an :class:`~indexer.encoder.Encoder` encodes the new passages.
+
+    By default both work in this process, with this process's model and tokenizer (also
+    reachable as ``embedder`` and ``tokenizer``); ``indexer.cluster`` plugs in a reader and an
+    encoder that run on a Ray cluster."""
 
     def __init__(
         self,
@@ -67,19 +73,27 @@ class Indexer:
         model: str | None = None,
         embedder: Embedder | None = None,
         tokenizer: tokenize.ChineseTokenizer | None = None,
+        *,
+        encoder: Encoder | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        self.embedder = embedder or Embedder(model, self.settings)
-        self.tokenizer = tokenizer or tokenize.from_settings(self.settings)
+        self.embedder, self.tokenizer = embedder, tokenizer
+        if encoder is None:
+            self.embedder = embedder or Embedder(model, self.settings)
+            self.tokenizer = tokenizer or tokenize.from_settings(self.settings)
+            encoder = LocalEncoder(self.embedder, self.tokenizer)
+        self.encoder: Encoder = encoder
+        self.reader: Reader = reader or LocalReader()
 
     def index_settings(self) -> store.IndexSettings:
         s = self.settings
-        ident = self.embedder.identity
+        ident = self.encoder.identity
         return store.IndexSettings(
             model_name=ident.name,
             model_checksum=ident.checksum,
             dimension=ident.dimension,
-            tokenizer=self.tokenizer.fingerprint,
+            tokenizer=self.encoder.tokenizer_fingerprint,
             chunk_target_chars=s.chunk_target_chars,
             chunk_max_chars=s.chunk_max_chars,
             chunk_overlap_sentences=s.chunk_overlap_sentences,
@@ -89,18 +103,21 @@ class Indexer:
         )
 
     def build_info(self) -> dict[str, str]:
-        """How the vectors were computed, recorded in the manifest."""
-        return {"device": "cpu", "dtype": self.embedder.dtype}
+        """How the vectors were computed (device, dtype, ...), recorded in the manifest."""
+        return self.encoder.build_info()
 
     # ------------------------------------------------------------------ passages
 
-    def passages_for(self, articles: list[Article]) -> list[Passage]:
-        s = self.settings
+    def passages_for(
+        self, articles: list[Article], chunked: dict[int, list[Passage]] | None = None
+    ) -> list[Passage]:
+        """The articles' passages; ``chunked`` holds those already cut where the articles were
+        read, keyed by ``id(article)`` (the others are cut here)."""
+        chunking = chunking_of(self.settings)
         out: list[Passage] = []
         for article in articles:
-            out += chunk_article(
-                article, s.chunk_target_chars, s.chunk_max_chars, s.chunk_overlap_sentences
-            )
+            done = chunked.get(id(article)) if chunked else None
+            out += done if done is not None else chunk_article(article, *chunking)
         return out
 
     @staticmethod
@@ -109,10 +126,9 @@ class Indexer:
         return f"{article.title}\n{passage.text}" if article.title else passage.text
 
     def encode(self, passages: list[Passage], articles: dict[str, Article], progress: bool):
+        """Vectors and BM25 tokens of these passages' indexed texts, by the encoder."""
         texts = [self.indexed_text(p, articles[p.article_id]) for p in passages]
-        vectors = self.embedder.encode_document(texts, progress=progress)
-        tokens = self.tokenizer.tokenize_many(texts)
-        return vectors, tokens
+        return self.encoder.encode(texts, progress)
 
     # ------------------------------------------------------------------- changes
 
@@ -123,12 +139,44 @@ class Indexer:
         remove: set[str],
         report: UpdateReport,
         progress: bool = False,
+        chunked: dict[int, list[Passage]] | None = None,
     ) -> None:
-        """Remove article ids, then add articles; only new content is chunked and embedded.
+        """Remove article ids, then add articles; only new content is chunked and embedded
+        (``chunked``: passages already cut, see :meth:`passages_for`)."""
+        fresh = self.new_articles(content, add, remove, report)
+        dim = self.encoder.identity.dimension
+        keep = [i for i, p in enumerate(content.passages) if p.article_id in content.articles]
+        old_vectors = content.vector_matrix(dim)
+        passages = [content.passages[i] for i in keep]
+        tokens = [content.tokens[i] for i in keep]
+        vectors = [old_vectors[keep]] if keep else [np.zeros((0, dim), dtype=np.float32)]
+        if fresh:
+            new_passages = self.passages_for(list(fresh.values()), chunked)
+            new_vectors, new_tokens = self.encode(new_passages, fresh, progress)
+            passages += new_passages
+            tokens += new_tokens
+            vectors.append(new_vectors)
+            content.articles.update(fresh)
+            report.articles_added += len(fresh)
+            report.passages_embedded += len(new_passages)
+            report.changed = True
+        content.passages = passages
+        content.tokens = tokens
+        content.vectors = np.concatenate(vectors).astype(np.float32, copy=False)
 
-        An article whose id is known but whose text changed replaces the old one. An article
-        whose text is already indexed under another id is a duplicate: the stored one gains
-        this file instead of a second copy.
+    def new_articles(
+        self,
+        content: store.IndexContent,
+        add: list[Article],
+        remove: set[str],
+        report: UpdateReport,
+    ) -> dict[str, Article]:
+        """Remove article ids from ``content``, and say which of ``add`` are new: the articles
+        to chunk and encode, by id. Nothing is encoded here.
+
+        An article whose id is known but whose text changed replaces the old one (which is
+        removed here). An article whose text is already indexed under another id is a
+        duplicate: the stored one gains this file instead of a second copy.
         """
         for article_id in remove:
             if content.articles.pop(article_id, None) is not None:
@@ -154,25 +202,7 @@ class Indexer:
                 continue
             fresh[article.article_id] = article
             by_hash[article.content_hash] = article
-        keep = [i for i, p in enumerate(content.passages) if p.article_id in content.articles]
-        dim = self.embedder.dimension
-        old_vectors = content.vector_matrix(dim)
-        passages = [content.passages[i] for i in keep]
-        tokens = [content.tokens[i] for i in keep]
-        vectors = [old_vectors[keep]] if keep else [np.zeros((0, dim), dtype=np.float32)]
-        if fresh:
-            new_passages = self.passages_for(list(fresh.values()))
-            new_vectors, new_tokens = self.encode(new_passages, fresh, progress)
-            passages += new_passages
-            tokens += new_tokens
-            vectors.append(new_vectors)
-            content.articles.update(fresh)
-            report.articles_added += len(fresh)
-            report.passages_embedded += len(new_passages)
-            report.changed = True
-        content.passages = passages
-        content.tokens = tokens
-        content.vectors = np.concatenate(vectors).astype(np.float32, copy=False)
+        return fresh
 
     def update_from_files(
         self,
@@ -181,34 +211,47 @@ class Indexer:
         report: UpdateReport,
         progress: bool = True,
     ) -> None:
-        """Bring the index in line with these files; unchanged files are skipped entirely."""
-        to_add: list[Article] = []
-        to_remove: set[str] = set()
-        for source in tqdm(sources, desc="reading", unit="file", disable=not progress):
+        """Bring the index in line with these files; unchanged files are skipped entirely
+        (by their sha256), and only the articles that are new are encoded."""
+        changed: list[tuple[SourceFile, str]] = []
+        for source in sources:
             digest = sha256_file(source.path)
             if content.files.get(source.key) == digest:
                 report.files_skipped += 1
+            else:
+                changed.append((source, digest))
+        to_add: list[Article] = []
+        to_remove: set[str] = set()
+        chunked: dict[int, list[Passage]] = {}
+        for read in self.reader.read(changed, progress):
+            self._take_file(content, read, report, to_remove)
+            to_add += read.result.articles
+            if read.passages is not None:
+                for article, passages in zip(read.result.articles, read.passages, strict=True):
+                    chunked[id(article)] = passages
+        self.apply(content, to_add, to_remove, report, progress, chunked)
+
+    def _take_file(
+        self, content: store.IndexContent, read: FileRead, report: UpdateReport, to_remove: set
+    ) -> None:
+        """The bookkeeping of one changed file: its problems, its sha256, and the stored
+        articles it no longer holds (forgotten there, or removed when no other file has them)."""
+        source, result = read.source, read.result
+        report.problems += result.problems
+        new_ids = {a.article_id for a in result.articles}
+        for article in list(content.articles.values()):
+            files = [article.file, *article.extra_files]
+            mine = [f for f in files if _file_of(f) == source.key]
+            if not mine or article.article_id in new_ids:
                 continue
-            result = ingest_path(source.path)
-            report.problems += result.problems
-            for article in result.articles:
-                article.file = _rekey(article.file, source)
-            new_ids = {a.article_id for a in result.articles}
-            for article in list(content.articles.values()):
-                files = [article.file, *article.extra_files]
-                mine = [f for f in files if _file_of(f) == source.key]
-                if not mine or article.article_id in new_ids:
-                    continue
-                rest = [f for f in files if _file_of(f) != source.key]
-                if rest:  # still found elsewhere: only forget this file
-                    article.file, article.extra_files = rest[0], rest[1:]
-                    report.changed = True
-                else:
-                    to_remove.add(article.article_id)
-            to_add += result.articles
-            content.files[source.key] = digest
-            report.changed = True
-        self.apply(content, to_add, to_remove, report, progress)
+            rest = [f for f in files if _file_of(f) != source.key]
+            if rest:  # still found elsewhere: only forget this file
+                article.file, article.extra_files = rest[0], rest[1:]
+                report.changed = True
+            else:
+                to_remove.add(article.article_id)
+        content.files[source.key] = read.digest
+        report.changed = True
 
     def remove_articles(self, content: store.IndexContent, ids: set[str], report: UpdateReport):
         missing = sorted(i for i in ids if i not in content.articles)
@@ -224,11 +267,6 @@ class Indexer:
 def _file_of(name: str) -> str:
     """``news.jsonl#L3`` belongs to the file ``news.jsonl``."""
     return name.split("#L", 1)[0]
-
-
-def _rekey(name: str, source: SourceFile) -> str:
-    base, sep, line = name.partition("#L")
-    return f"{source.key}{sep}{line}" if sep else source.key
 
 
 def build(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from indexer.choices import FaissKind, FusionMethod, ModelDtype, TokenizerMode
+from indexer.choices import Device, FaissKind, FusionMethod, ModelDtype, TokenizerMode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,9 +27,13 @@ class Settings(BaseSettings):
 
     # Embedding model.
     model: str = "multilingual-e5-small"
-    # "auto": bfloat16 where the CPU computes it natively, else float32 (indexer.embed).
+    # "auto": a CUDA GPU when torch sees one, else the CPU; or "cpu", "cuda", "cuda:N".
+    device: Device = "auto"
+    # "auto": on a CPU bfloat16 where it computes it natively, else float32; on a GPU
+    # bfloat16 where the card has it, else float16 (indexer.embed).
     model_dtype: ModelDtype = "auto"
-    embed_batch_size: int = 32
+    # Passages per forward pass; unset: 32 on a CPU, 512 on a GPU (indexer.embed).
+    embed_batch_size: int | None = None
     torch_threads: int = 0  # 0: let torch decide
 
     # Chunking (characters). Chosen with `python -m eval compare`, see BENCHMARKS.md.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from indexer import models, store
 from indexer.choices import SEARCH_MODES
+from indexer.embed import DeviceError
 from indexer.settings import get_settings
 
 
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (store.IndexStoreError, models.ModelError) as exc:
+    except (store.IndexStoreError, models.ModelError, DeviceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -23,6 +23,9 @@ SHARED = REPO.parent / "shared"
 # Fixtures that load the model; anything depending on them is in their fixture closure.
 MODEL_FIXTURES = frozenset({"embedder"})
 
+# Fixtures any test module may use: ``ray_cluster`` (a real 2-node Ray cluster on loopback).
+pytest_plugins = ["tests.helpers.ray_cluster"]
+
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects (the mark plugin's hook is tryfirst too)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

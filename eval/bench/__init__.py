@@ -7,7 +7,8 @@ machines are shared and noisy:
   concurrencies, against GET /healthz (the bare HTTP round trip) in the same run; optionally
   several checkouts of the service one after the other (before/after).
 * ``index``: passages per second of the whole indexing pipeline against the bare
-  ``model.encode_document`` on the same passages, in float32 and bfloat16.
+  ``model.encode_document`` on the same passages, in float32 and bfloat16; with ``--ray``,
+  in-process encoding against a pool of 1, 2, ... Ray workers on the same passages.
 * ``vectors``: FAISS at scale (100k, 1M vectors): exact search against HNSW and IVF.
 * ``corpus``: a real news corpus indexed with the real pipeline; search and ask latency.
 * ``profile``: where an /ask request spends its time (pyinstrument).
@@ -24,6 +25,7 @@ from indexer.choices import COMPUTE_DTYPES, FAISS_KINDS, MODEL_DTYPES
 from indexer.vectors import HNSW_EF_CONSTRUCTION
 
 DTYPES = list(COMPUTE_DTYPES)
+CPU_DTYPES = [d for d in DTYPES if d != "float16"]  # float16 is a GPU's: a CPU emulates it
 SERVE_DTYPES = list(MODEL_DTYPES)  # auto: bfloat16 where the CPU has it (indexer.embed)
 APPROXIMATE_KINDS = [k for k in FAISS_KINDS if k != "flat"]  # compared against exact search
 
@@ -46,10 +48,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from eval.bench.indexing import bench_index
+    from eval.bench.indexing import bench_index, bench_index_ray
 
     _header()
-    bench_index(args.sources, args.dtypes, args.rounds)
+    if args.ray:
+        dtype = args.dtypes[0] if args.dtypes else "auto"
+        bench_index_ray(args.sources, args.ray, args.workers, dtype, args.rounds)
+    else:
+        bench_index(args.sources, args.dtypes or CPU_DTYPES, args.rounds)
     return _footer()
 
 
@@ -114,8 +120,25 @@ def add_parser(sub) -> None:
 
     s = bsub.add_parser("index", help="pipeline vs bare encode_document, passages per second")
     s.add_argument("sources", type=Path, nargs="*", default=[REPO / "seeds"])
-    s.add_argument("--dtypes", nargs="+", choices=DTYPES, default=DTYPES)
+    s.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=SERVE_DTYPES,
+        help=f"default {' '.join(CPU_DTYPES)}; with --ray the first only (default auto)",
+    )
     s.add_argument("--rounds", type=int, default=2, help="alternating runs; the fastest counts")
+    s.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="compare in-process encoding with Ray workers: 'local', 'auto' or HOST:PORT",
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="with --ray: the pool sizes to measure",
+    )
     s.set_defaults(func=cmd_index)
 
     s = bsub.add_parser("vectors", help="FAISS exact vs HNSW vs IVF at 100k-1M vectors")
