@@ -22,6 +22,7 @@ from indexer.files import SourceFile, iter_sources, sha256_file  # noqa: F401 (r
 from indexer.manifest import expected_settings
 from indexer.reader import FileRead, LocalReader, Reader, chunking_of
 from indexer.schema import Article, Passage
+from indexer.sentences import SentenceIndex
 from indexer.settings import Settings, get_settings
 
 
@@ -147,6 +148,7 @@ class Indexer:
         dim = self.encoder.identity.dimension
         keep = [i for i, p in enumerate(content.passages) if p.article_id in content.articles]
         old_vectors = content.vector_matrix(dim)
+        sentences = self._kept_sentences(content, keep, progress)
         passages = [content.passages[i] for i in keep]
         tokens = [content.tokens[i] for i in keep]
         vectors = [old_vectors[keep]] if keep else [np.zeros((0, dim), dtype=np.float32)]
@@ -156,6 +158,9 @@ class Indexer:
             passages += new_passages
             tokens += new_tokens
             vectors.append(new_vectors)
+            sentences = sentences.concat(
+                self.sentences_of([p.text for p in new_passages], len(keep), progress)
+            )
             content.articles.update(fresh)
             report.articles_added += len(fresh)
             report.passages_embedded += len(new_passages)
@@ -163,6 +168,23 @@ class Indexer:
         content.passages = passages
         content.tokens = tokens
         content.vectors = np.concatenate(vectors).astype(np.float32, copy=False)
+        content.sentences = sentences
+
+    def sentences_of(self, texts: list[str], first_row: int, progress: bool) -> SentenceIndex:
+        """Sentence vectors of these passage texts, by the encoder (``indexer.sentences``)."""
+        return SentenceIndex.build(
+            texts,
+            lambda distinct: self.encoder.encode(distinct, progress)[0],
+            self.encoder.identity.dimension,
+            first_row,
+        )
+
+    def _kept_sentences(self, content, keep: list[int], progress: bool) -> SentenceIndex:
+        """The sentences of the kept passages; an index written before sentence vectors gets
+        them for all its passages now."""
+        if content.sentences is None:
+            return self.sentences_of([content.passages[i].text for i in keep], 0, progress)
+        return content.sentences.keep(keep)
 
     def new_articles(
         self,

@@ -39,6 +39,8 @@ from indexer.manifest import (  # noqa: F401 (IndexSettings, IndexStoreError: re
     now_utc,
 )
 from indexer.schema import Article, Passage, Span
+from indexer.sentences import FILES as SENTENCE_FILES
+from indexer.sentences import SentenceIndex
 from indexer.vectors import FAISS, VECTORS, VectorIndex  # noqa: F401 (file names re-exported)
 from indexer.vectors import FILES as VECTOR_FILES
 
@@ -54,6 +56,8 @@ class IndexContent:
     tokens: list[list[str]] = field(default_factory=list)
     vectors: np.ndarray | None = None
     files: dict[str, str] = field(default_factory=dict)  # source file -> sha256
+    # Every passage's sentences and their vectors (None: an index written before them).
+    sentences: SentenceIndex | None = None
 
     def vector_matrix(self, dimension: int) -> np.ndarray:
         if self.vectors is None:
@@ -76,7 +80,7 @@ class WrittenIndex:
 
 
 def _component_files(version: Path) -> list[Path]:
-    files = [version / SQLITE, *(version / name for name in VECTOR_FILES)]
+    files = [version / SQLITE, *(version / name for name in (*VECTOR_FILES, *SENTENCE_FILES))]
     bm25 = version / BM25_DIR
     if bm25.is_dir():
         files += sorted(p for p in bm25.iterdir() if p.is_file())
@@ -323,6 +327,10 @@ def write_index(
             content.tokens, settings.tokenizer, settings.bm25_k1, settings.bm25_b
         )
         keywords.save(staging)
+        if content.sentences is not None:
+            if content.sentences.passages() > len(content.passages):
+                raise ValueError("sentences of passages the index does not hold")
+            content.sentences.save(staging)
         manifest = _manifest(staging, content, settings, build or {})
         (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         version = publish(index_path, staging)
@@ -429,6 +437,7 @@ def load_version_content(version: Path) -> tuple[Manifest, IndexContent]:
             f"The index has {len(content.passages)} passages but {vectors.shape[0]} vectors. Rebuild."
         )
     content.vectors = vectors
+    content.sentences = SentenceIndex.load(version)
     return manifest, content
 
 

@@ -1,26 +1,63 @@
-"""Extractive answers: the sentence or two from the top passages that best answer a question.
+"""Extractive answers: the sentence of the top passages that states the asked-for fact.
 
-Each candidate sentence is scored by how much of the question's keyword weight and character
-bigrams it contains (what pins down names and numbers); when the question shares few words with
-the passages (English or paraphrased questions), by how close its embedding is to the question.
-The answer cites the passages its sentences came from with ``[n]`` marks. Confidence comes from
-the retrieval evidence of the best passage; below ``min_confidence`` there is no answer rather
-than a confident wrong sentence.
+Candidates are every sentence of the best ``ANSWER_PASSAGES`` passages. Each is scored by
+
+* the question's words it contains, each weighted by its idf in the index times its rarity
+  among the candidates (a word all of them share cannot pick one). The words beside the
+  question word (the slot: 就业岗位 in 能提供多少个就业岗位, 主持 in 由谁主持) count most; the
+  others count only when the sentence's own article does not already state them in its title
+  or lead, because every sentence of the article is about that topic (the lead sentence that
+  repeats 剑涛智慧产业基地 is not the answer for that reason);
+* whether it holds a fact of the kind the question asks for (``qa_service.question``: a
+  number with its unit for 多少, a person for 谁, ...) that the question does not already
+  state, and whether that fact stands next to a slot word;
+* how close its meaning is to the question's, from the sentence vectors stored at index
+  time (``indexer.sentences``; nothing is embedded while answering);
+* the rank of its passage, and its length (a long sentence holds many words by chance).
+
+The weights (``Weights``) were chosen on crud_qa_dev and seed_qa together and checked on
+CMRC 2018's answer spans (BENCHMARKS.md, issue 13).
+
+The answer cites the passages its sentences came from with ``[n]`` marks. Confidence comes
+from the retrieval evidence of the best passage; below ``min_confidence`` there is no answer
+rather than a confident wrong sentence.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from indexer import script
-from indexer.chunk import sentence_bounds
 from indexer.embed import Embedder
+from indexer.sentences import passage_sentences
+from qa_service import question as asked
+from qa_service.index import LoadedIndex
 from qa_service.retrieval import Hit, QueryAnalysis
 
-ANSWER_PASSAGES = 2  # the top passages sentences are drawn from
-MAX_SENTENCES = 8  # 16 found no more answers on the seed set (BENCHMARKS.md)
+ANSWER_PASSAGES = 3  # the top passages sentences are drawn from
+SLOT_WINDOW = 4  # characters either side of the question word that name the slot
+NEAR_CHARS = 6  # a fact this close to a slot word (same clause) answers it
+# Skipped between a question word and its slot: 由谁主持, 是多少, 多少个岗位, 有几家.
+_PARTICLES = set("是由为有在的了将把被共约达到个家名位项种次条件只元")
+_CLAUSE_END = re.compile(r"[。；;！？!?]")
+LONG_FROM = 60  # characters: longer sentences pay Weights.long per 100 more
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How the evidence of a candidate sentence adds up (BENCHMARKS.md, issue 13)."""
+
+    slot: float = 1.5  # share of the slot words' weight it contains
+    rest: float = 0.25  # share of the other words' weight, leaving out its article's topic
+    fact: float = 0.6  # holds a fact of the asked-for kind the question does not state
+    near: float = 1.5  # that fact stands next to a slot word
+    meaning: float = 3.0  # per unit of cosine similarity below the best candidate's
+    rank: float = 0.06  # per passage rank
+    long: float = 0.3  # per 100 characters beyond LONG_FROM
 
 
 @dataclass
@@ -40,22 +77,29 @@ class Answer:
     sentences: list[AnswerSentence]
 
 
+@dataclass
+class Candidate:
+    """A sentence of a top passage and its evidence."""
+
+    text: str
+    folded: str  # script-folded, lower case: where the question's tokens are looked for
+    passage_index: int
+    start: int
+    end: int
+    vector: np.ndarray | None = None  # the sentence's, stored at index time
+    facts: list[tuple[int, int]] = field(default_factory=list)  # of the asked-for kind
+    topic: str = ""  # its article's title and lead, folded: what all its sentences are about
+    slot: float = 0.0
+    rest: float = 0.0
+    fact: float = 0.0
+    near: float = 0.0
+    meaning: float = 0.0
+    score: float = 0.0
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Spans of the sentences in ``text``: the indexer's sentences, and every line break ends
-    one too (a passage joins its paragraphs with ``\n``; a heading line has no full stop).
-    Scraps under four characters are dropped."""
-    spans = []
-    offset = 0
-    for line in text.split("\n"):
-        spans += [(offset + s, offset + e) for s, e in sentence_bounds(line) if e - s >= 4]
-        offset += len(line) + 1
-    return spans
-
-
-def _bigrams(text: str) -> set[str]:
-    """Character bigrams, in folded script (a simplified question, a traditional passage)."""
-    chars = [ch for ch in script.fold(text).lower() if ch.isalnum()]
-    return {a + b for a, b in zip(chars, chars[1:], strict=False)}
+    """Spans of the sentences of a passage text (``indexer.sentences``)."""
+    return passage_sentences(text)
 
 
 def confidence(dense_margin: float | None, coverage: float) -> float:
@@ -73,30 +117,166 @@ def confidence(dense_margin: float | None, coverage: float) -> float:
     return float(min(1.0, max(0.0, value)))
 
 
+def candidates_of(index: LoadedIndex, rows: list[int]) -> list[Candidate]:
+    """Every sentence of these passages, each once (neighbouring passages share one), with
+    its stored vector where the index has sentence vectors."""
+    stored = getattr(index, "passage_sentences", None)
+    seen: set[str] = set()
+    out = []
+    for i, row in enumerate(rows):
+        text = index.passages[row].text
+        topic = article_topic(index.articles[index.passages[row].article_id])
+        found = stored(row) if stored is not None else None
+        if found is not None:
+            spans, vectors = found
+            pairs = [((int(s), int(e)), v) for (s, e), v in zip(spans, vectors, strict=True)]
+        else:
+            pairs = [(span, None) for span in split_sentences(text)]
+        for (s, e), vector in pairs:
+            sentence = text[s:e]
+            key = "".join(sentence.split())
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(
+                Candidate(sentence, script.fold(sentence).lower(), i, s, e, vector, topic=topic)
+            )
+    return out
+
+
+def article_topic(article) -> str:
+    """What an article is about, as every sentence of it is: its title and its first
+    sentence (a lead), folded and lower-cased."""
+    first = article.paragraphs[0].text if article.paragraphs else ""
+    bounds = passage_sentences(first)
+    lead = first[bounds[0][0] : bounds[0][1]] if bounds else first
+    return script.fold(f"{article.title}\n{lead}").lower()
+
+
+def slot_tokens(question: str, tokens: tuple[str, ...]) -> list[str]:
+    """The question's tokens right beside its question word, particles and measure words
+    skipped: the relation the asked-for fact stands in (由谁主持 -> 主持, 常务副区长是谁 ->
+    常务副区长, 多少个就业岗位 -> 就业岗位). The other tokens only say what the story is about."""
+    folded = script.fold(question).lower()
+    windows: list[tuple[int, int]] = []
+    for s, e in asked.cue_spans(question):
+        left = s
+        while left > 0 and s - left < 2 and folded[left - 1] in _PARTICLES:
+            left -= 1
+        right = e
+        while right < len(folded) and right - e < 2 and folded[right] in _PARTICLES:
+            right += 1
+        windows += [(max(0, left - SLOT_WINDOW), left), (right, right + SLOT_WINDOW)]
+    slots = []
+    for t in dict.fromkeys(tokens):
+        if len(t) < 2:
+            continue
+        for m in re.finditer(re.escape(t), folded):
+            if any(m.start() < hi and lo < m.end() for lo, hi in windows):
+                slots.append(t)
+                break
+    return slots
+
+
+def _near(c: Candidate, facts: list[tuple[int, int]], slots: list[str]) -> float:
+    """1.0 when a fact of the asked-for kind stands within ``NEAR_CHARS`` of a slot word, in
+    the same clause."""
+    for t in slots:
+        for m in re.finditer(re.escape(t), c.folded):
+            for s, e in facts:
+                lo, hi = min(e, m.start()), max(s, m.end())
+                if hi - lo <= NEAR_CHARS and not _CLAUSE_END.search(c.text[lo:hi]):
+                    return 1.0
+    return 0.0
+
+
+def token_weights(tokens: tuple[str, ...], idf: dict[str, float], cands: list[Candidate]):
+    """Each question token's weight: its idf in the index times its rarity among the
+    candidates (a word all of them share cannot pick one)."""
+    unseen = max(idf.values(), default=1.0)
+    n = len(cands)
+    weights = {}
+    for t in dict.fromkeys(tokens):
+        df = sum(t in c.folded for c in cands)
+        weights[t] = idf.get(t, unseen) * math.log(1 + n / (1 + df))
+    return weights
+
+
+def _share(weights: dict[str, float], total: float, text: str) -> float:
+    return sum(w for t, w in weights.items() if t in text) / total if total else 0.0
+
+
+def score_candidates(
+    question: str,
+    analysis: QueryAnalysis,
+    idf: dict[str, float],
+    cands: list[Candidate],
+    sims: np.ndarray | None,
+    weights: Weights,
+) -> None:
+    """Fill each candidate's evidence and score (in place)."""
+    kind = asked.asked_for(question)
+    slots = slot_tokens(question, analysis.tokens)
+    tw = token_weights(analysis.tokens, idf, cands)
+    slot_w = {t: w for t, w in tw.items() if t in slots}
+    context_w = {t: w for t, w in tw.items() if t not in slots}
+    slot_total = sum(slot_w.values())
+    best_sim = float(sims.max()) if sims is not None and len(sims) else 0.0
+    for i, c in enumerate(cands):
+        c.slot = _share(slot_w, slot_total, c.folded)
+        rest = {t: w for t, w in context_w.items() if t not in c.topic}
+        c.rest = _share(rest, sum(rest.values()), c.folded)
+        c.facts = asked.facts(kind, c.text)
+        c.fact = asked.holds(kind, c.text, question)
+        c.near = _near(c, c.facts, slots)
+        c.meaning = float(sims[i]) - best_sim if sims is not None else 0.0
+        c.score = (
+            weights.slot * c.slot
+            + weights.rest * c.rest
+            + weights.fact * c.fact
+            + weights.near * c.near
+            + weights.meaning * c.meaning
+            - weights.rank * c.passage_index
+            - weights.long * max(0, len(c.text) - LONG_FROM) / 100
+        )
+
+
 class AnswerExtractor:
     def __init__(
         self,
-        embedder: Embedder,
+        embedder: Embedder | None = None,
         min_confidence: float = 0.26,
-        cache_size: int = 20000,
-        lexical_enough: float = 0.5,
+        weights: Weights | None = None,
     ) -> None:
-        self.embedder = embedder
+        self.embedder = embedder  # unused: sentence vectors come from the index
         self.min_confidence = min_confidence
-        self.cache_size = cache_size
-        self._vectors: dict[str, np.ndarray] = {}
-        # Keyword coverage above which sentences are scored by shared words alone: embedding
-        # candidate sentences costs more than the rest of a request (see BENCHMARKS.md).
-        self.lexical_enough = lexical_enough
+        self.weights = weights or Weights()
+
+    def candidates(
+        self,
+        question: str,
+        query_vector: np.ndarray,
+        analysis: QueryAnalysis,
+        index: LoadedIndex,
+        hits: list[Hit],
+    ) -> list[Candidate]:
+        """The scored candidate sentences, best first."""
+        cands = candidates_of(index, [h.row for h in hits[:ANSWER_PASSAGES]])
+        if not cands:
+            return []
+        sims = None
+        if all(c.vector is not None for c in cands):
+            sims = np.stack([c.vector for c in cands]) @ query_vector
+        score_candidates(question, analysis, index.idf, cands, sims, self.weights)
+        return sorted(cands, key=lambda c: -c.score)
 
     def extract(
         self,
-        query_text: str,
+        question: str,
         query_vector: np.ndarray,
         analysis: QueryAnalysis,
-        idf: dict[str, float],
+        index: LoadedIndex,
         hits: list[Hit],
-        texts: list[str],
     ) -> Answer | None:
         if not hits:
             return None
@@ -104,47 +284,11 @@ class AnswerExtractor:
         conf = confidence(margin, analysis.coverage)
         if conf < self.min_confidence:
             return None
-        candidates: list[AnswerSentence] = []
-        for i, text in enumerate(texts[:ANSWER_PASSAGES]):
-            for s, e in split_sentences(text):
-                candidates.append(AnswerSentence(text[s:e], i, s, e, 0.0))
-        candidates = candidates[:MAX_SENTENCES]
-        if not candidates:
+        ranked = self.candidates(question, query_vector, analysis, index, hits)
+        if not ranked:
             return None
-        weights = {t: idf.get(t, 0.0) for t in set(analysis.tokens)}
-        total = sum(weights.values())
-        folded_weights = [(script.fold(t), w) for t, w in weights.items()]
-        bigrams = _bigrams(query_text)
-        for c in candidates:
-            lowered = script.fold(c.text).lower()  # tokens may be folded (indexer.script)
-            lexical = sum(w for t, w in folded_weights if t in lowered) / total if total else 0.0
-            overlap = len(bigrams & _bigrams(c.text)) / len(bigrams) if bigrams else 0.0
-            c.score = 0.6 * lexical + 0.4 * overlap - 0.02 * c.passage_index
-        if analysis.coverage < self.lexical_enough:
-            # Few shared words (English or paraphrased questions): let meaning decide.
-            vectors = self._sentence_vectors([c.text for c in candidates])
-            for c, sim in zip(candidates, (vectors @ query_vector).tolist(), strict=True):
-                c.score = sim + 0.15 * c.score
-        ranked = sorted(candidates, key=lambda c: -c.score)
-        chosen = [ranked[0]]
-        if (
-            len(ranked) > 1
-            and ranked[1].score >= ranked[0].score - 0.01
-            and len(ranked[0].text) < 60
-        ):
-            chosen.append(ranked[1])
-        chosen.sort(key=lambda c: (c.passage_index, c.start))
+        best = ranked[0]
+        chosen = [AnswerSentence(best.text, best.passage_index, best.start, best.end, best.score)]
         text = "".join(f"{c.text}[{c.passage_index + 1}]" for c in chosen)
         citations = sorted({c.passage_index + 1 for c in chosen})
         return Answer(text, citations, round(conf, 3), chosen)
-
-    def _sentence_vectors(self, sentences: list[str]) -> np.ndarray:
-        """Sentence embeddings, cached: the same passages come back for many questions."""
-        cache = self._vectors
-        missing = [s for s in dict.fromkeys(sentences) if s not in cache]
-        if missing:
-            for s, v in zip(missing, self.embedder.encode_document(missing), strict=True):
-                if len(cache) >= self.cache_size:
-                    cache.pop(next(iter(cache)))
-                cache[s] = v
-        return np.stack([cache[s] for s in sentences])

@@ -159,7 +159,7 @@ class Engine:
         timings["retrieve_ms"] = _ms(t)
         t = time.perf_counter()
         texts = [self.index.passages[h.row].text for h in hits]
-        answer = self.extractor.extract(question, vector, analysis, self.index.idf, hits, texts)
+        answer = self.extractor.extract(question, vector, analysis, self.index, hits)
         timings["answer_ms"] = _ms(t)
         results = self._results(hits, analysis)
         if answer:

@@ -58,6 +58,12 @@ class LoadedIndex:
     def idf(self) -> dict[str, float]:
         return self.keyword_index.idf
 
+    def passage_sentences(self, row: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(spans, vectors)`` of passage ``row``'s sentences, stored at index time
+        (``indexer.sentences``); None for an index written before sentence vectors."""
+        sentences = self.content.sentences
+        return None if sentences is None else sentences.of_passage(row)
+
     @cached_property
     def router(self):
         """Candidates for a query (``qa_service.router``): this index as one shard."""

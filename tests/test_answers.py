@@ -1,0 +1,129 @@
+"""Answer extraction without the model: what a question asks for, which sentence states it,
+the stored sentence vectors, and the evaluation of answers (abstention included)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eval.corpus import select_articles
+from eval.metrics import answer_set_means, score_answers, score_unanswerable
+from indexer.sentences import SentenceIndex, passage_sentences
+from qa_service import question
+from qa_service.answer import Candidate, Weights, score_candidates, slot_tokens
+from qa_service.retrieval import QueryAnalysis
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("剑涛智慧产业基地建成后能提供多少个就业岗位?", "number"),
+        ("十三届区纪委三次全会由谁主持?", "person"),
+        ("《中国商报》是哪一年创办的?", "date"),
+        ("武汉敏声超亿元战略融资由哪家机构领投?", "org"),
+        ("中国国家话剧院老院长赵有亮是在哪儿去世的?", "place"),
+        ("李源潮14日在唐山考察了哪些企业?", "list"),
+        ("东航MU6958拉萨飞往上海的航班为什么备降武汉?", "reason"),
+        ("How many tanks fell into the hands of al-Qaeda fighters?", "number"),
+        ("Who won the slam dunk contest?", "person"),
+        ("Which district head spoke to reporters?", "person"),
+        ("Which company leads the industrial chain?", "org"),
+        ("Where does the trail start?", "place"),
+        ("Around when is the memory expected to launch?", "date"),
+        ("Which three Liaoning provincial bodies issued the guidance?", "list"),
+        ("What annual peak repair capacity will the plant have?", "number"),
+    ],
+)
+def test_what_a_question_asks_for(text: str, kind: str) -> None:
+    assert question.asked_for(text) == kind
+
+
+def test_a_fact_the_question_already_states_is_no_answer() -> None:
+    q = "重庆新增32家新型研发机构后,全市新型研发机构总数达到多少家?"
+    assert question.holds("number", "全市新型研发机构总数达到179家。", q) == 1.0
+    assert question.holds("number", "此次新增32家新型研发机构。", q) == 0.5
+    assert question.holds("number", "新型研发机构发展势头良好。", q) == 0.0
+    assert question.holds(None, "全市共179家。", q) == 0.0
+
+
+def test_slot_is_what_stands_beside_the_question_word() -> None:
+    assert slot_tokens("十三届区纪委三次全会由谁主持?", ("三次", "全会", "主持")) == [
+        "三次",
+        "全会",
+        "主持",
+    ]
+    tokens = ("剑涛", "智慧", "产业", "基地", "建成", "提供", "就业", "岗位")
+    slots = slot_tokens("剑涛智慧产业基地建成后能提供多少个就业岗位?", tokens)
+    assert {"就业", "岗位", "提供"} <= set(slots) and "剑涛" not in slots
+
+
+def _candidates(sentences: list[str]) -> list[Candidate]:
+    return [Candidate(s, s.lower(), 0, 0, len(s)) for s in sentences]
+
+
+def test_the_sentence_with_the_asked_for_fact_beats_the_lead() -> None:
+    q = "剑涛智慧产业基地建成后能提供多少个就业岗位?"
+    lead = "剑涛智慧产业基地项目位于北碚园区一号地块,总投资2亿元,总建筑面积约12968平方米。"
+    fact = "该项目预计明年初建成投产,达产后,年税收不低于600万元,提供就业岗位500个。"
+    other = "剑涛智慧产业基地项目建设类型为工业生产项目。"
+    tokens = ("剑涛", "智慧", "产业", "基地", "建成", "提供", "就业", "岗位")
+    cands = _candidates([lead, fact, other])
+    idf = dict.fromkeys(tokens, 3.0)
+    score_candidates(q, QueryAnalysis(tokens), idf, cands, None, Weights())
+    assert max(cands, key=lambda c: c.score).text == fact
+
+
+def test_meaning_decides_when_no_words_are_shared() -> None:
+    cands = _candidates(["甲句子说了别的事情。", "乙句子回答了这个问题。"])
+    sims = np.array([0.80, 0.86])
+    score_candidates("What does it say?", QueryAnalysis(()), {}, cands, sims, Weights())
+    assert cands[1].score > cands[0].score
+
+
+def test_sentence_index_round_trip(tmp_path) -> None:
+    texts = ["第一句话。第二句话很长。", "第二句话很长。第三句。\n标题这一行"]
+
+    def encode(sentences: list[str]) -> np.ndarray:
+        encode.calls.append(list(sentences))
+        rng = np.random.default_rng(len(sentences))
+        v = rng.normal(size=(len(sentences), 8))
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    encode.calls = []
+    index = SentenceIndex.build(texts, encode, 8)
+    assert len(encode.calls) == 1 and len(encode.calls[0]) == 4  # the shared one once
+    spans, vectors = index.of_passage(1)
+    assert [texts[1][s:e] for s, e in spans] == ["第二句话很长。", "第三句。", "标题这一行"]
+    assert [tuple(map(int, sp)) for sp in spans] == passage_sentences(texts[1])
+    assert np.allclose(vectors[0], index.of_passage(0)[1][1], atol=1e-3)
+    kept = index.keep([1])
+    assert kept.passages() == 1 and len(kept) == 3
+    both = kept.concat(SentenceIndex.build(["新的一句。"], encode, 8, first_row=1))
+    assert [int(r) for r in both.spans[:, 0]] == [0, 0, 0, 1]
+    both.save(tmp_path)
+    loaded = SentenceIndex.load(tmp_path)
+    assert np.array_equal(loaded.spans, both.spans) and loaded.vectors.dtype == np.float16
+    assert SentenceIndex.load(tmp_path / "nothing-here") is None
+
+
+def test_answer_set_means_split_answerable_and_unanswerable() -> None:
+    rows = [
+        score_answers(1, "答案是北京。", ["北京"], (1, 5)),
+        score_answers(None, "", ["上海"], (1, 5)),
+        score_unanswerable(""),
+        score_unanswerable("一个不该有的答案"),
+    ]
+    means = answer_set_means(rows, (1, 5))
+    assert means["Hit@1"] == 0.5 and means["AnswerHit"] == 0.5
+    assert means["Unanswered"] == 0.5 and means["Abstained"] == 0.5
+    assert "Abstained" not in answer_set_means(rows[:2], (1, 5))
+
+
+def test_corpus_part_is_the_wanted_articles_plus_a_fixed_sample() -> None:
+    records = [{"id": f"a{i}", "text": "x"} for i in range(50)]
+    part = select_articles(records, {"a7", "a42"}, 10)
+    ids = [r["id"] for r in part]
+    assert {"a7", "a42"} <= set(ids) and len(ids) == 12
+    assert ids == sorted(ids, key=lambda i: int(i[1:]))  # file order
+    assert select_articles(list(reversed(records)), {"a7", "a42"}, 10)[0]["id"] in ids
+    assert select_articles(records, {"a7"}, None) == records
