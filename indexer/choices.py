@@ -28,6 +28,8 @@ DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?)$"
 Device = Annotated[str, StringConstraints(pattern=DEVICE_PATTERN)]
 #: What ``/similar`` returns: passages, or articles ranked by their best passage.
 SimilarLevel = Literal["passage", "article"]
+#: What ``/search`` and ``/ask`` count matching articles by (``qa_service.facets``).
+FacetField = Literal["month", "source"]
 
 SEARCH_MODES: tuple[SearchMode, ...] = get_args(SearchMode)
 FUSION_METHODS: tuple[FusionMethod, ...] = get_args(FusionMethod)
@@ -37,3 +39,4 @@ MODEL_DTYPES: tuple[ModelDtype, ...] = get_args(ModelDtype)
 #: The dtypes a model actually computes in ("auto" resolved).
 COMPUTE_DTYPES: tuple[ModelDtype, ...] = tuple(d for d in MODEL_DTYPES if d != "auto")
 SIMILAR_LEVELS: tuple[SimilarLevel, ...] = get_args(SimilarLevel)
+FACET_FIELDS: tuple[FacetField, ...] = get_args(FacetField)

@@ -12,6 +12,7 @@ from indexer import models, store
 from indexer.choices import FAISS_KINDS
 from indexer.cluster import ClusterError
 from indexer.embed import DeviceError
+from indexer.ingest import NoArticles
 from indexer.settings import get_settings
 
 
@@ -271,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         models.ModelError,
         store.IndexStoreError,
         FileNotFoundError,
+        NoArticles,
         DeviceError,
         ClusterError,
     ) as exc:

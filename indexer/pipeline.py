@@ -19,11 +19,16 @@ from indexer.chunk import chunk_article
 from indexer.embed import Embedder
 from indexer.encoder import Encoder, LocalEncoder
 from indexer.files import SourceFile, iter_sources, sha256_file  # noqa: F401 (re-exported)
+from indexer.ingest import NoArticles
 from indexer.manifest import expected_settings
 from indexer.reader import FileRead, LocalReader, Reader, chunking_of
 from indexer.schema import Article, Passage
 from indexer.sentences import SentenceIndex
 from indexer.settings import Settings, get_settings
+from indexer.titles import name_untitled
+
+#: How many rejection reasons a "no article" error quotes.
+REASONS_SHOWN = 5
 
 
 @dataclass
@@ -40,6 +45,10 @@ class UpdateReport:
     passages: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    files_read: int = 0  # source files read (not skipped as unchanged)
+    articles_read: int = 0  # articles found in them
+    lines_rejected: int = 0  # .jsonl lines skipped, each with its problem
+    files_rejected: int = 0  # files that could not be read
     changed: bool = False
     written: store.WrittenIndex | None = field(default=None, repr=False)
     content: store.IndexContent | None = field(default=None, repr=False)
@@ -57,6 +66,26 @@ class UpdateReport:
             lines.append("nothing changed: the index was left as it was")
         lines += [f"warning: {p}" for p in self.problems]
         return "\n".join(lines)
+
+    def check_read_something(self) -> None:
+        """Raise :class:`NoArticles` when files were read, something in them was rejected,
+        and not one article came out (an empty file is not an error; a file of bad lines is)."""
+        if not self.files_read or self.articles_read or not self.problems:
+            return
+        rejected = [
+            f"{n} {what}{'s' if n != 1 else ''}"
+            for n, what in ((self.lines_rejected, "line"), (self.files_rejected, "file"))
+            if n
+        ]
+        reasons = "\n".join(f"  {p}" for p in self.problems[:REASONS_SHOWN])
+        more = len(self.problems) - REASONS_SHOWN
+        if more > 0:
+            reasons += f"\n  ... and {more} more"
+        raise NoArticles(
+            f"no article could be read from the input: "
+            f"{' and '.join(rejected) or f'{len(self.problems)} problems'} rejected. "
+            f"The first reasons:\n{reasons}"
+        )
 
 
 class Indexer:
@@ -123,8 +152,11 @@ class Indexer:
 
     @staticmethod
     def indexed_text(passage: Passage, article: Article) -> str:
-        """The text embedded and keyword-indexed: the title gives every passage its context."""
-        return f"{article.title}\n{passage.text}" if article.title else passage.text
+        """The text embedded and keyword-indexed: the title gives every passage its context.
+        A derived title (``indexer.titles``) is the text's own first sentence: not prefixed."""
+        if article.title and not article.title_derived:
+            return f"{article.title}\n{passage.text}"
+        return passage.text
 
     def encode(self, passages: list[Passage], articles: dict[str, Article], progress: bool):
         """Vectors and BM25 tokens of these passages' indexed texts, by the encoder."""
@@ -222,7 +254,7 @@ class Indexer:
                 if existing.article_id in content.articles:
                     report.articles_unchanged += 1
                 continue
-            fresh[article.article_id] = article
+            fresh[article.article_id] = name_untitled(article)
             by_hash[article.content_hash] = article
         return fresh
 
@@ -234,7 +266,8 @@ class Indexer:
         progress: bool = True,
     ) -> None:
         """Bring the index in line with these files; unchanged files are skipped entirely
-        (by their sha256), and only the articles that are new are encoded."""
+        (by their sha256), and only the articles that are new are encoded. Raises
+        :class:`NoArticles` when the files read yield no article, only rejected lines."""
         changed: list[tuple[SourceFile, str]] = []
         for source in sources:
             digest = sha256_file(source.path)
@@ -251,6 +284,7 @@ class Indexer:
             if read.passages is not None:
                 for article, passages in zip(read.result.articles, read.passages, strict=True):
                     chunked[id(article)] = passages
+        report.check_read_something()  # before any encoding: a wrong format fails at once
         self.apply(content, to_add, to_remove, report, progress, chunked)
 
     def _take_file(
@@ -260,6 +294,10 @@ class Indexer:
         articles it no longer holds (forgotten there, or removed when no other file has them)."""
         source, result = read.source, read.result
         report.problems += result.problems
+        report.files_read += 1
+        report.articles_read += len(result.articles)
+        report.lines_rejected += result.lines_rejected
+        report.files_rejected += result.files_rejected
         new_ids = {a.article_id for a in result.articles}
         for article in list(content.articles.values()):
             files = [article.file, *article.extra_files]
@@ -302,7 +340,9 @@ def build(
     shards: int | None = None,
 ) -> UpdateReport:
     """A new index of these files at ``index_path`` (replacing what was there, atomically);
-    with ``shards``, a generation of that many shards (``indexer.shards``)."""
+    with ``shards``, a generation of that many shards (``indexer.shards``).
+
+    Raises :class:`NoArticles`, writing nothing, when the files hold only rejected lines."""
     start = time.perf_counter()
     indexer = indexer or Indexer(settings, model=model)
     content = store.IndexContent()
@@ -333,7 +373,8 @@ def update(
     The index's settings are checked against these first (:meth:`Manifest.check_compatible`),
     before the model is loaded or anything is read: a write that would mix tokenizers, models
     or chunking raises :class:`IncompatibleIndex` and leaves the index untouched. An unknown
-    id in ``remove`` raises ``KeyError``. The index keeps its FAISS kind and BM25 parameters.
+    id in ``remove`` raises ``KeyError``; files that hold only rejected lines raise
+    :class:`NoArticles`. The index keeps its FAISS kind and BM25 parameters.
     """
     start = time.perf_counter()
     existing = sharding.at(index_path)  # a plain index or a sharded one

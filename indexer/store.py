@@ -41,6 +41,7 @@ from indexer.manifest import (  # noqa: F401 (IndexSettings, IndexStoreError: re
 from indexer.schema import Article, Passage, Span
 from indexer.sentences import FILES as SENTENCE_FILES
 from indexer.sentences import SentenceIndex
+from indexer.titles import name_untitled
 from indexer.vectors import FAISS, VECTORS, VectorIndex  # noqa: F401 (file names re-exported)
 from indexer.vectors import FILES as VECTOR_FILES
 
@@ -102,7 +103,7 @@ _SCHEMA = """
 CREATE TABLE articles (
     article_id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, byline TEXT, source TEXT,
     url TEXT, content_hash TEXT NOT NULL, file TEXT NOT NULL,
-    title_span TEXT, paragraphs TEXT NOT NULL
+    title_span TEXT, paragraphs TEXT NOT NULL, title_derived INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE article_files (
     article_id TEXT NOT NULL, file TEXT NOT NULL, PRIMARY KEY (article_id, file)
@@ -138,7 +139,7 @@ def _write_sqlite(path: Path, content: IndexContent) -> None:
     try:
         conn.executescript(_SCHEMA)
         conn.executemany(
-            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     a.article_id,
@@ -151,6 +152,7 @@ def _write_sqlite(path: Path, content: IndexContent) -> None:
                     a.file,
                     _span_json(a.title_span),
                     json.dumps([_para_row(p) for p in a.paragraphs], ensure_ascii=False),
+                    int(a.title_derived),
                 )
                 for a in content.articles.values()
             ],
@@ -200,15 +202,20 @@ def read_articles(conn: sqlite3.Connection, ids: list[str] | None = None) -> dic
         "SELECT article_id, file FROM article_files" + where, params
     ):
         extra.setdefault(article_id, []).append(file)
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(articles)")}
+    # Indexes written before title_derived existed: their untitled articles get a
+    # derived title on reading, as a new build would give them.
+    legacy = "title_derived" not in columns
+    derived = "0" if legacy else "title_derived"
     articles: dict[str, Article] = {}
     for row in conn.execute(
         "SELECT article_id, title, date, byline, source, url, content_hash, file, "
-        f"title_span, paragraphs FROM articles{where} ORDER BY rowid",
+        f"title_span, paragraphs, {derived} FROM articles{where} ORDER BY rowid",
         params,
     ):
-        (aid, title, date, byline, source, url, chash, file, title_span, paragraphs) = row
+        (aid, title, date, byline, source, url, chash, file, title_span, paragraphs, tdr) = row
         ts = json.loads(title_span) if title_span else None
-        articles[aid] = Article(
+        articles[aid] = article = Article(
             article_id=aid,
             title=title,
             file=file,
@@ -220,7 +227,10 @@ def read_articles(conn: sqlite3.Connection, ids: list[str] | None = None) -> dic
             url=url,
             content_hash=chash,
             extra_files=sorted(f for f in extra.get(aid, []) if f != file),
+            title_derived=bool(tdr),
         )
+        if legacy:
+            name_untitled(article)
     return articles
 
 

@@ -136,16 +136,28 @@ class Engine:
         mode: str = "hybrid",
         filters: Filters | None = None,
         highlight: bool = True,
+        offset: int = 0,
+        recency_half_life_days: float | None = None,
     ) -> tuple[list[PassageResult], QueryAnalysis, dict[str, float]]:
+        """Ranked passages ``offset`` to ``offset + top_k`` (a page of the ``offset + top_k``
+        ranking, so pages never overlap or skip)."""
         start = time.perf_counter()
-        found = self.retriever.search(query, top_k, mode, filters)
+        found = self.retriever.search(
+            query, offset + top_k, mode, filters, recency_half_life_days=recency_half_life_days
+        )
+        hits = list(found.hits[offset:])
         timings = {"retrieve_ms": _ms(start)}
         if not highlight:
-            return [PassageResult(h.row, h) for h in found.hits], found.analysis, timings
-        return self._results(found.hits, found.analysis), found.analysis, timings
+            return [PassageResult(h.row, h) for h in hits], found.analysis, timings
+        return self._results(hits, found.analysis), found.analysis, timings
 
     def ask(
-        self, question: str, top_k: int = 5, mode: str = "hybrid", filters: Filters | None = None
+        self,
+        question: str,
+        top_k: int = 5,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+        recency_half_life_days: float | None = None,
     ) -> AskResult:
         start = time.perf_counter()
         vector = self.retriever.embed_query(question)
@@ -153,7 +165,13 @@ class Engine:
         t = time.perf_counter()
         # dense_scores: in bm25 mode the answer's confidence still needs dense evidence.
         found = self.retriever.search(
-            question, top_k, mode, filters, vector=vector, dense_scores=True
+            question,
+            top_k,
+            mode,
+            filters,
+            vector=vector,
+            dense_scores=True,
+            recency_half_life_days=recency_half_life_days,
         )
         hits, analysis = list(found.hits), found.analysis
         timings["retrieve_ms"] = _ms(t)

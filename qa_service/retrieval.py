@@ -16,6 +16,7 @@ import numpy as np
 from indexer.choices import SEARCH_MODES
 from indexer.embed import Embedder
 from indexer.tokenize import ChineseTokenizer
+from qa_service import recency
 from qa_service.fusion import fusion_named
 from qa_service.index import LoadedIndex, date_number
 
@@ -108,13 +109,15 @@ class Retriever:
         exclude_rows: set[int] | None = None,
         vector: np.ndarray | None = None,
         dense_scores: bool = False,
+        recency_half_life_days: float | None = None,
     ) -> Retrieval:
         """The ``top_k`` passages for ``query`` in ``mode``, ties broken by passage id (the
         one order a plain and a sharded index of the same passages share).
 
         ``vector`` is the query's embedding when the caller has it (``/similar`` passes a
         passage's own). With ``dense_scores``, BM25-mode hits carry their dense similarity
-        and the analysis its background too (the answer's confidence needs both).
+        and the analysis its background too (the answer's confidence needs both). With
+        ``recency_half_life_days``, newer articles move up before the cut (``recency``).
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
@@ -142,6 +145,9 @@ class Retriever:
             scores = self.fuse(
                 dense, dense_top, keyword.scores, keyword.coverage, self.fusion_weight
             )
+        if recency_half_life_days:
+            floor = analysis.background if mode == "dense" else 0.0  # what no match scores
+            scores = recency.boost(scores, self.index, recency_half_life_days, floor)
         pid = found.passage_ids
         ranked = sorted(scores, key=lambda r: (-scores[r], pid[r]))[:top_k]
         hits = tuple(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from indexer.choices import SearchMode
+from indexer.choices import FACET_FIELDS, FacetField, SearchMode
 from indexer.settings import Settings
 from qa_service.locate import article_range
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from indexer.schema import Article
     from qa_service.answer import Answer
     from qa_service.engine import ArticleHit, AskResult, PassageResult
+    from qa_service.facets import FacetValue
     from qa_service.index import LoadedIndex
     from qa_service.retrieval import Filters
 
@@ -90,6 +91,38 @@ def _top_k_problems(top_k: int, limits: Limits) -> list[Problem]:
     return [(("top_k",), f"must be at most {limits.top_k} (this service's max_top_k)")]
 
 
+def _page_problems(offset: int, top_k: int, limits: Limits) -> list[Problem]:
+    """A page may reach no deeper into the ranking than ``max_top_k`` results."""
+    if not offset or top_k > limits.top_k or offset + top_k <= limits.top_k:
+        return []
+    return [
+        (
+            ("offset",),
+            f"offset + top_k is {offset + top_k}; it must be at most {limits.top_k} "
+            "(this service's max_top_k)",
+        )
+    ]
+
+
+Facets = Annotated[
+    list[FacetField],
+    Field(
+        max_length=len(FACET_FIELDS),
+        description='count matching articles by these fields: ["month", "source"] '
+        "(see the README for which articles match)",
+    ),
+]
+RecencyHalfLife = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        le=36500,
+        description="boost recent articles: an article this many days older than the newest "
+        "one counts 1.5x, the newest 2x, undated ones 1x (off by default)",
+    ),
+]
+
+
 def _stripped(value: str, what: str) -> str:
     value = value.strip()
     if not value:
@@ -139,6 +172,8 @@ class AskRequest(LimitedRequest):
     top_k: TopK = 5
     mode: Mode = "hybrid"
     filters: FiltersIn | None = None
+    facets: Facets = []
+    recency_half_life_days: RecencyHalfLife = None
 
     @field_validator("question")
     @classmethod
@@ -155,8 +190,16 @@ class AskRequest(LimitedRequest):
 class SearchRequest(LimitedRequest):
     query: str = Field(..., **_documented_max_length(DEFAULT_LIMITS.question_chars))
     top_k: TopK = 10
+    offset: int = Field(
+        0,
+        ge=0,
+        description="skip this many results (paging): offset 5 with top_k 5 is places 5-9 of "
+        "top_k 10; offset + top_k is at most the service's max_top_k",
+    )
     mode: Mode = "hybrid"
     filters: FiltersIn | None = None
+    facets: Facets = []
+    recency_half_life_days: RecencyHalfLife = None
 
     @field_validator("query")
     @classmethod
@@ -167,6 +210,7 @@ class SearchRequest(LimitedRequest):
         return [
             *_too_long(self.query, "query", limits.question_chars, ("query",)),
             *_top_k_problems(self.top_k, limits),
+            *_page_problems(self.offset, self.top_k, limits),
         ]
 
 
@@ -200,7 +244,12 @@ class ArticleIn(LimitedRequest):
     """An article to add through the admin API (the .jsonl line format)."""
 
     id: str = Field(..., min_length=1, max_length=200, pattern=r"^[\w.\-:]+$")
-    title: str = Field(..., min_length=1, max_length=500)
+    title: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="optional: an untitled article is shown with its first sentence",
+    )
     text: str = Field(..., min_length=1, **_documented_max_length(DEFAULT_LIMITS.article_chars))
     date: dt.date | None = None
     source: str | None = Field(None, max_length=200)
@@ -208,8 +257,8 @@ class ArticleIn(LimitedRequest):
 
     @field_validator("title", "text")
     @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
+    def _not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
             raise ValueError("must not be blank")
         return v
 
@@ -271,6 +320,12 @@ class Scores(BaseModel):
     bm25: float | None = None
 
 
+#: ``title`` of an article whose source had none (``indexer.titles``).
+TitleDerived = Annotated[
+    bool, Field(description="the source had no title: this one is the text's first sentence")
+]
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
@@ -282,6 +337,7 @@ class PassageBase(BaseModel):
     article_id: str
     position: int
     title: str
+    title_derived: TitleDerived = False
     date: str | None
     source: str | None
     file: str = Field(..., description="source file the passage was read from")
@@ -298,6 +354,7 @@ class PassageBase(BaseModel):
             article_id=p.article_id,
             position=p.position,
             title=a.title,
+            title_derived=a.title_derived,
             date=a.date,
             source=a.source,
             file=p.file,
@@ -357,17 +414,43 @@ class AnswerOut(BaseModel):
         return cls(text=answer.text, citations=answer.citations, confidence=answer.confidence)
 
 
+class FacetValueOut(BaseModel):
+    value: str = Field(..., description='a month "YYYY-MM", a source, or "unknown"')
+    count: int = Field(..., description="matching articles with this value")
+
+
+FacetsOut = dict[FacetField, list[FacetValueOut]]
+
+
+def _facets_out(facets: dict[FacetField, list[FacetValue]] | None) -> FacetsOut | None:
+    if facets is None:
+        return None
+    return {
+        name: [FacetValueOut(value=v.value, count=v.count) for v in values]
+        for name, values in facets.items()
+    }
+
+
+_FACETS_DESCRIPTION = "counts of matching articles per month/source, when asked for"
+
+
 class AskResponse(BaseModel):
     question: str
     answer: AnswerOut | None
     message: str | None = Field(None, description="why there is no answer, when there is none")
     passages: list[PassageOut]
+    facets: FacetsOut | None = Field(None, description=_FACETS_DESCRIPTION)
     timings: dict[str, float]
     request_id: str
 
     @classmethod
     def from_result(
-        cls, question: str, result: AskResult, index: LoadedIndex, request_id: str
+        cls,
+        question: str,
+        result: AskResult,
+        index: LoadedIndex,
+        request_id: str,
+        facets: dict[FacetField, list[FacetValue]] | None = None,
     ) -> AskResponse:
         if result.answer is not None:
             message = None
@@ -380,6 +463,7 @@ class AskResponse(BaseModel):
             answer=None if result.answer is None else AnswerOut.from_answer(result.answer),
             message=message,
             passages=[PassageOut.from_result(index, r) for r in result.passages],
+            facets=_facets_out(facets),
             timings=result.timings,
             request_id=request_id,
         )
@@ -388,6 +472,8 @@ class AskResponse(BaseModel):
 class SearchResponse(BaseModel):
     query: str
     results: list[PassageOut]
+    offset: int = Field(0, description="the place of the first result in the ranking")
+    facets: FacetsOut | None = Field(None, description=_FACETS_DESCRIPTION)
     timings: dict[str, float]
     request_id: str
 
@@ -399,10 +485,14 @@ class SearchResponse(BaseModel):
         timings: dict[str, float],
         index: LoadedIndex,
         request_id: str,
+        offset: int = 0,
+        facets: dict[FacetField, list[FacetValue]] | None = None,
     ) -> SearchResponse:
         return cls(
             query=query,
             results=[PassageOut.from_result(index, r) for r in results],
+            offset=offset,
+            facets=_facets_out(facets),
             timings=timings,
             request_id=request_id,
         )
@@ -411,6 +501,7 @@ class SearchResponse(BaseModel):
 class ArticleHitOut(BaseModel):
     article_id: str
     title: str
+    title_derived: TitleDerived = False
     date: str | None
     source: str | None
     file: str
@@ -423,6 +514,7 @@ class ArticleHitOut(BaseModel):
         return cls(
             article_id=a.article_id,
             title=a.title,
+            title_derived=a.title_derived,
             date=a.date,
             source=a.source,
             file=a.file,
@@ -457,6 +549,7 @@ class ParagraphOut(BaseModel):
 class ArticleOut(BaseModel):
     article_id: str
     title: str
+    title_derived: TitleDerived = False
     date: str | None
     byline: str | None
     source: str | None
@@ -472,6 +565,7 @@ class ArticleOut(BaseModel):
         return cls(
             article_id=article.article_id,
             title=article.title,
+            title_derived=article.title_derived,
             date=article.date,
             byline=article.byline,
             source=article.source,

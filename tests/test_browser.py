@@ -403,3 +403,94 @@ def test_loading_state_on_a_narrow_screen(driver, base_url):
     shot(drv, "09-answer-narrow")
     errors = console_errors(drv)
     assert not errors, errors
+
+
+# ------------------------------------------------------------ the timeline
+
+FACET_QUESTION = "重庆的项目建设"
+
+
+def facets_of(base_url: str, **filters) -> dict:
+    body = {"question": FACET_QUESTION, "facets": ["month", "source"]}
+    if filters:
+        body["filters"] = filters
+    return post_json(base_url + "/ask", body)["facets"]
+
+
+def passage_dates(drv) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    metas = drv.find_elements(By.CSS_SELECTOR, "#passages .passage .passage-meta span:first-child")
+    return [text_of(drv, m) for m in metas]
+
+
+def active(drv, css: str) -> str | None:
+    """The month or source of the active facet button (one read: the list is re-rendered)."""
+    return drv.execute_script(
+        "const b = document.querySelector(arguments[0] + '.active');"
+        "return b ? (b.dataset.month || b.dataset.source) : null;",
+        css,
+    )
+
+
+def test_timeline_and_sources_filter_the_results(driver, base_url):
+    from selenium.webdriver.common.by import By
+
+    drv = driver
+    drv.get(base_url + "/#/ask?" + urllib.parse.urlencode({"q": FACET_QUESTION}))
+    bars = wait_for(drv, visible(drv, "#timeline .bar"), "the timeline")
+    api = facets_of(base_url)
+
+    # The bars are the dated months of the facets; the note counts every matching article.
+    dated = [v for v in api["month"] if v["value"] != "unknown"]
+    assert [(b.get_attribute("data-month"), int(b.get_attribute("data-count"))) for b in bars] == [
+        (v["value"], v["count"]) for v in dated
+    ]
+    total = sum(v["count"] for v in api["month"])
+    note = drv.find_element(By.ID, "timeline-note").text
+    assert f"相关文章 {total} 篇" in note
+    sources = drv.find_elements(By.CSS_SELECTOR, "#source-facets [data-testid=source-facet]")
+    assert [text_of(drv, s.find_element(By.CSS_SELECTOR, ".source-count")) for s in sources] == [
+        str(v["count"]) for v in api["source"]
+    ]
+    # The timeline sits above the answer and the passages.
+    facets = drv.find_element(By.ID, "facets")
+    answer = drv.find_element(By.ID, "answer")
+    assert facets.location["y"] < answer.location["y"]
+    shot(drv, "10-timeline")
+
+    # A click on February 2023: the question is asked again with that month as its filter.
+    bar = next(b for b in bars if b.get_attribute("data-month") == "2023-02")
+    bar.click()
+    wait_for(drv, lambda d: active(d, "#timeline .bar") == "2023-02", "the month filter")
+    params = urllib.parse.parse_qs(urllib.parse.urlsplit(drv.current_url).fragment.split("?")[1])
+    assert (params["df"], params["dt"]) == (["2023-02-01"], ["2023-02-28"])
+    assert drv.find_element(By.ID, "date-from").get_attribute("value") == "2023-02-01"
+    dates = passage_dates(drv)
+    assert dates and all(d.startswith("2023-02") for d in dates), dates
+    filtered = facets_of(base_url, date_from="2023-02-01", date_to="2023-02-28")
+    assert filtered["month"] == [v for v in api["month"] if v["value"] == "2023-02"]
+    bars = drv.find_elements(By.CSS_SELECTOR, "#timeline .bar")
+    assert [b.get_attribute("data-month") for b in bars] == ["2023-02"]
+    shot(drv, "11-timeline-month-filter")
+
+    # A second click on the active bar takes the month filter off again.
+    bars[0].click()
+    wait_for(
+        drv,
+        lambda d: "df=" not in d.current_url and active(d, "#timeline .bar") is None,
+        "the month filter removed",
+    )
+    assert len(drv.find_elements(By.CSS_SELECTOR, "#timeline .bar")) == len(dated)
+
+    # A click on a source filters by it.
+    paper = next(v for v in api["source"] if v["value"] != "unknown")["value"]
+    drv.find_element(By.CSS_SELECTOR, f'#source-facets button[data-source="{paper}"]').click()
+    wait_for(drv, lambda d: active(d, "#source-facets .source") == paper, "the source filter")
+    assert drv.find_element(By.ID, "source").get_attribute("value") == paper
+    metas = drv.find_elements(By.CSS_SELECTOR, "#passages .passage .passage-meta")
+    assert metas and all(paper in text_of(drv, m) for m in metas)
+    shot(drv, "12-source-filter")
+
+    errors = console_errors(drv)
+    assert not errors, errors

@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { codePointLength, el, markedTextCodePoints, metaSpans } from "./dom.js";
 import { BASE_TITLE, begin, cancel, clearError, finish, showError, showView, state, ui } from "./page.js";
-import { fileLocation } from "./render.js";
+import { DERIVED_TITLE_HINT, fileLocation } from "./render.js";
 
 /** Show article `articleId` (loaded once, then kept) with passage `passageId` marked. */
 export async function runArticle(articleId, passageId) {
@@ -57,6 +57,8 @@ function passageMarks(paragraphs, passage) {
 function renderArticle(article, passageId) {
   document.title = `${article.title} — ${BASE_TITLE}`;
   ui.articleTitle.textContent = article.title || "（无标题）";
+  ui.articleTitle.classList.toggle("derived", Boolean(article.title_derived));
+  ui.articleTitle.title = article.title_derived ? DERIVED_TITLE_HINT : "";
   const files = Array.isArray(article.files) && article.files.length ? article.files : [article.file];
   const meta = metaSpans([article.date, article.source, article.byline, files.join("，")]);
   if (typeof article.url === "string" && /^https?:\/\//i.test(article.url)) {

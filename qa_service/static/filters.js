@@ -39,6 +39,7 @@ export function askBody(params) {
     question: params.get("q") || "",
     mode: params.get("mode") || "hybrid",
     top_k: Number(params.get("k")) || 5,
+    facets: ["month", "source"], // the timeline and the source list (facets.js)
   };
   const filters = {};
   if (params.get("df")) filters.date_from = params.get("df");

@@ -6,12 +6,13 @@
  *   #/article/<article_id>?p=<passage_id>       the whole article, passage p marked
  *
  * Modules: api (fetch), dom (nodes and marks), page (elements, state, status), filters (form
- * and route parameters), render (answer and passages), article (article view), main (routes
- * and events).
+ * and route parameters), render (answer and passages), facets (timeline and sources of the
+ * matching articles), article (article view), main (routes and events).
  */
 
 import { api } from "./api.js";
 import { runArticle } from "./article.js";
+import { renderFacets } from "./facets.js";
 import { askBody, fillForm, formParams, loadFilterHints } from "./filters.js";
 import { BASE_TITLE, begin, clearError, finish, showError, showView, state, ui } from "./page.js";
 import { focusPassage, renderAsk } from "./render.js";
@@ -27,6 +28,7 @@ async function runAsk(params) {
     state.askHash = "#/ask?" + key;
     ui.articleBack.setAttribute("href", state.askHash);
     renderAsk(data);
+    renderFacets(data.facets, params);
     showView("results");
     document.title = `${data.question} — ${BASE_TITLE}`;
   } catch (err) {

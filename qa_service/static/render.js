@@ -4,6 +4,9 @@ import { api } from "./api.js";
 import { el, markedTextCodePoints, metaSpans } from "./dom.js";
 import { ui } from "./page.js";
 
+/** What a derived title (the source had none: its first sentence) says when hovered. */
+export const DERIVED_TITLE_HINT = "原文没有标题，这里显示的是正文第一句";
+
 /** The route of an article, with passage `passageId` marked in it. */
 export function articleHash(articleId, passageId) {
   let hash = "#/article/" + encodeURIComponent(articleId);
@@ -96,7 +99,11 @@ function passageItem(p, n, cited) {
       "div",
       { class: "passage-head" },
       el("span", { class: "passage-num", text: `[${n}]` }),
-      el("h3", { class: "passage-title", text: p.title || "（无标题）" }),
+      el("h3", {
+        class: p.title_derived ? "passage-title derived" : "passage-title",
+        text: p.title || "（无标题）",
+        title: p.title_derived ? DERIVED_TITLE_HINT : null,
+      }),
     ),
     el(
       "p",
