@@ -26,9 +26,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
-# Ray for the cluster tests (the 'cluster' extra); serve does not need it.
+# Ray for the cluster tests (the 'cluster' extra, and 'serve': Ray Serve); serve does not need it.
 $(VENV)/.cluster: pyproject.toml | $(VENV)/.installed
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,cluster]"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,cluster,serve]"
 	touch $@
 
 model: setup

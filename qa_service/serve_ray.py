@@ -24,6 +24,11 @@ the request fails whole with a 503 that names the shard. Never a partial result.
 
 Placement. The ingress runs on the head node, with the HTTP proxy (``proxy_location``
 ``HeadOnly``): losing a worker node costs shard replicas only, which Serve restarts elsewhere.
+A shard's replicas are spread over the nodes (:func:`per_node`, Serve's
+``max_replicas_per_node``): Serve's own spreading is best effort, and a replica started to
+replace a dead one may land next to the shard's other replica, so that losing that node
+would lose the whole shard. With R >= 2 replicas and as many nodes, no node holds all of a
+shard's replicas, also after replacements (a replacement waits for a node with room).
 Shard directories must be readable at the same path on every node (one machine, or shared
 storage).
 """
@@ -33,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import threading
@@ -233,14 +239,24 @@ class Ingress:
 # ---------------------------------------------------------------------------- deploying
 
 
+def per_node(replicas: int, nodes: int) -> int | None:
+    """The most replicas of one shard a node may hold: few enough that with two or more
+    replicas no node holds them all (None: no limit, with one replica or one node)."""
+    if replicas < 2 or nodes < 2:
+        return None
+    return math.ceil(replicas / nodes)
+
+
 def application(
     index_path: Path,
     settings: Settings,
     replicas: int = 1,
     replica_cpus: float = REPLICA_CPUS,
     retry_s: float = RETRY_S,
+    nodes: int = 1,
 ):
-    """The Serve application for the sharded index at ``index_path``."""
+    """The Serve application for the sharded index at ``index_path``, on a cluster of
+    ``nodes`` nodes (what spreading each shard's replicas goes by)."""
     from ray import serve
 
     path = os.path.abspath(index_path)  # the link, not its target: generations change
@@ -250,6 +266,7 @@ def application(
         shard.options(
             name=entry.name,
             num_replicas=replicas,
+            max_replicas_per_node=per_node(replicas, nodes),
             ray_actor_options={"num_cpus": replica_cpus},
         ).bind(path, i)
         for i, entry in enumerate(opened.generation.shards)
@@ -303,9 +320,15 @@ def serve_on_ray(
     serve_was_up = _serve_running()
     try:
         serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
-        say(f"deploying {index_path}: shards with {replicas} replica(s) each, and the ingress ...")
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+        limit = per_node(replicas, nodes)
+        spread = f", at most {limit} per node of {nodes}" if limit else ""
+        say(
+            f"deploying {index_path}: shards with {replicas} replica(s) each{spread}, "
+            "and the ingress ..."
+        )
         serve.run(
-            application(index_path, settings, replicas, replica_cpus, retry_s),
+            application(index_path, settings, replicas, replica_cpus, retry_s, nodes),
             name=APP,
             route_prefix="/",
         )

@@ -50,7 +50,7 @@ def test_markdown_table_aligns_number_columns_right():
 
 
 def test_every_benchmark_has_help():
-    for name in ["serve", "index", "vectors", "corpus", "profile"]:
+    for name in ["serve", "index", "vectors", "corpus", "profile", "shards"]:
         done = subprocess.run(
             [sys.executable, "-m", "eval", "bench", name, "--help"],
             capture_output=True,

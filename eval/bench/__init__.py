@@ -100,6 +100,23 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return _footer()
 
 
+def cmd_shards(args: argparse.Namespace) -> int:
+    from eval.bench.shards import bench_shards
+
+    _header()
+    bench_shards(
+        args.corpus,
+        args.limit,
+        args.out,
+        args.questions,
+        args.rounds,
+        args.ray,
+        args.before,
+        args.copies,
+    )
+    return _footer()
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks that print figures (see BENCHMARKS.md)")
     bsub = p.add_subparsers(dest="what", required=True)
@@ -209,3 +226,26 @@ def add_parser(sub) -> None:
     s.add_argument("--dtype", choices=SERVE_DTYPES, default="auto")
     s.add_argument("--html", type=Path, help="also write pyinstrument's HTML report here")
     s.set_defaults(func=cmd_profile)
+
+    s = bsub.add_parser(
+        "shards", help="sharded index: latency vs shards, in one process and on Ray; memory"
+    )
+    s.add_argument("--corpus", type=Path, required=True, help="JSON lines (.gz): id, date, text")
+    s.add_argument("--limit", type=int, default=None, help="only the first N articles")
+    s.add_argument("--out", type=Path, required=True, help="where the indexes are built (reused)")
+    s.add_argument("--questions", type=int, default=100)
+    s.add_argument("--rounds", type=int, default=2, help="measured passes over the questions")
+    s.add_argument("--ray", metavar="ADDRESS", help="also serve on Ray: local, auto, HOST:PORT")
+    s.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout before issue 15: today's plain service, measured too",
+    )
+    s.add_argument(
+        "--copies",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4],
+        help="shard sizes for the projection: the corpus repeated this many times",
+    )
+    s.set_defaults(func=cmd_shards)

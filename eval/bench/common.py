@@ -52,12 +52,17 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    index: Path, extra_env: dict | None = None, code: Path | None = None
+    index: Path,
+    extra_env: dict | None = None,
+    code: Path | None = None,
+    args: list[str] = (),
+    wait_s: float = 180,
 ) -> Iterator[str]:
     """The real service in a subprocess on a free loopback port; yields its base URL.
 
     ``code``: run the service from this checkout instead (for before/after comparisons in
-    one run: the packages in the working directory come first on ``sys.path``)."""
+    one run: the packages in the working directory come first on ``sys.path``). ``args``:
+    more options of ``serve`` (``--ray local``: starting takes longer, see ``wait_s``)."""
     import httpx
 
     port = free_port()
@@ -67,7 +72,7 @@ def running_server(
     # then blocks the server's event loop in the middle of a run.
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
-            [*cmd, "--port", str(port)],
+            [*cmd, "--port", str(port), *args],
             cwd=code or REPO,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -80,7 +85,7 @@ def running_server(
 
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.time() + 180
+            deadline = time.time() + wait_s
             while time.time() < deadline:
                 if proc.poll() is not None:
                     raise RuntimeError(f"the server exited: {tail()}")
@@ -91,7 +96,7 @@ def running_server(
                     pass
                 time.sleep(0.3)
             else:
-                raise RuntimeError(f"the server did not become ready in 180 s: {tail()}")
+                raise RuntimeError(f"the server did not become ready in {wait_s:g} s: {tail()}")
             yield base
         finally:
             proc.terminate()
