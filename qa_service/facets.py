@@ -17,9 +17,12 @@ request's filters, matches by the signals of the request's mode:
   stand 0.045 or more above it, unrelated ones 0.015-0.035 (``answer.confidence`` reads the
   same margin).
 
-Sharded indexes: this module reads one index's arrays and components (``keyword_index``,
-``vector_index``, ``dates``, ``source_of``, ``article_of``); a router-level version of
-these counts is what a sharded index needs.
+The counts go through the router (``qa_service.router``), so a plain index (one shard) and a
+sharded one give the same numbers: the router sends each shard the whole index's idf and the
+keyword threshold; for the meaning side it asks every shard for its nearest passages above
+the margin and keeps the :data:`DENSE_CANDIDATES` best of all (by exact score, ties by passage
+id); then each shard counts its own matching articles (an article lives in one shard only,
+its id's hash) and the router adds the counts up.
 
 Each article counts once per facet, under its month (``YYYY-MM``) and its source; an
 article without a date counts under ``"unknown"`` month, one without a source under
@@ -29,13 +32,14 @@ article without a date counts under ``"unknown"`` month, one without a source un
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from indexer.choices import FACET_FIELDS, FacetField  # noqa: F401 (re-exported)
-from qa_service.index import LoadedIndex
-from qa_service.retrieval import Filters, QueryAnalysis, Retriever, allowed_rows
+from qa_service.retrieval import Filters, QueryAnalysis, Retriever
+from qa_service.router import Router, merge
+from qa_service.shard import FacetCounts, FacetQuery
 
 UNKNOWN = "unknown"
 KEYWORD_SHARE = 0.5
@@ -49,52 +53,49 @@ class FacetValue:
     count: int
 
 
-def keyword_rows(index: LoadedIndex, tokens: Sequence[str]) -> np.ndarray:
-    """Passages holding query words with at least ``KEYWORD_SHARE`` of the query's idf."""
-    keywords = index.keyword_index
-    matched = np.zeros(len(index.dates), dtype=bool)
-    query = set(tokens)
-    if keywords.bm25 is None or not query:
-        return matched
-    total = sum(keywords.idf.get(t, keywords.max_idf) for t in query)
-    mass = np.zeros(len(index.dates), dtype=np.float64)
-    for token in sorted(query & keywords.idf.keys()):
-        present = np.asarray(keywords.bm25.get_scores([token])) > 0
-        mass += keywords.idf[token] * present
-    return (mass > 0) & (mass >= KEYWORD_SHARE * total - 1e-9)
+def keyword_query(router: Router, tokens: Sequence[str]) -> FacetQuery:
+    """The keyword side of matching: the query's known tokens with their idf over the whole
+    index, and the idf mass a passage needs (``KEYWORD_SHARE`` of the query's; a token the
+    index never saw weighs as much as the rarest one and is always missing)."""
+    stats = router.stats
+    query = sorted(set(tokens))
+    terms = tuple(t for t in query if t in stats.df)
+    total = sum(stats.idf(t) if t in stats.df else stats.max_idf for t in query)
+    return FacetQuery(
+        terms=terms,
+        idf=tuple(stats.idf(t) for t in terms),
+        need=KEYWORD_SHARE * total - 1e-9,
+        keyword=True,
+    )
 
 
 def dense_rows(
-    index: LoadedIndex, vector: np.ndarray, background: float, allowed: np.ndarray | None
-) -> np.ndarray:
-    """Passages among the nearest whose similarity stands ``DENSE_MARGIN`` above background."""
-    matched = np.zeros(len(index.dates), dtype=bool)
-    near = index.vector_index.search(vector, DENSE_CANDIDATES, allowed)
-    rows = [row for row, score in near.items() if score >= background + DENSE_MARGIN]
-    matched[rows] = True
-    return matched
+    router: Router, vector: np.ndarray, background: float, filters: Filters | None
+) -> dict[int, tuple[int, ...]]:
+    """The ``DENSE_CANDIDATES`` allowed passages nearest the query over all shards that
+    stand ``DENSE_MARGIN`` above its background, as each shard's rows."""
+    found = router.call_all("near", vector, DENSE_CANDIDATES, background + DENSE_MARGIN, filters)
+    best = merge(list(enumerate(found)), DENSE_CANDIDATES)
+    return {i: tuple(rows) for i, rows in router.by_shard([row for _, _, row in best]).items()}
 
 
-def matching_rows(
-    retriever: Retriever,
-    query: str,
-    analysis: QueryAnalysis,
+def matching_counts(
+    router: Router,
+    tokens: Sequence[str],
+    vector: np.ndarray | None,
+    background: float,
     mode: str,
     filters: Filters | None,
-) -> np.ndarray:
-    """Row numbers of the passages that match (module docstring), within the filters."""
-    index = retriever.index
-    allowed = allowed_rows(index, filters)
-    matched = np.zeros(len(index.dates), dtype=bool)
-    if mode != "dense":
-        matched |= keyword_rows(index, analysis.tokens)
-    if mode != "bm25" and len(index.dates):
-        vector = retriever.embed_query(query)  # cached: the search just embedded it
-        background = analysis.background or index.vector_index.background(vector)
-        matched |= dense_rows(index, vector, background, allowed)
-    if allowed is not None:
-        matched &= allowed
-    return np.flatnonzero(matched)
+) -> list[FacetCounts]:
+    """Each shard's matching articles (module docstring), counted by month and source."""
+    query = keyword_query(router, tokens) if mode != "dense" else FacetQuery()
+    query = replace(query, filters=filters)
+    near = dense_rows(router, vector, background, filters) if mode != "bm25" else {}
+    calls = [
+        (i, "facet_counts", (replace(query, dense_rows=near.get(i, ())),))
+        for i in range(len(router.shards))
+    ]
+    return router.call_some(calls)
 
 
 def _month(number: int) -> str:
@@ -102,25 +103,21 @@ def _month(number: int) -> str:
 
 
 def count(
-    index: LoadedIndex, rows: np.ndarray, fields: Sequence[FacetField]
+    found: Sequence[FacetCounts], fields: Sequence[FacetField]
 ) -> dict[FacetField, list[FacetValue]]:
-    """Distinct articles of these passage rows, counted by each field."""
-    _, first = np.unique(index.article_of[rows], return_index=True)
-    one_row = rows[first]
+    """The shards' counts added up, for each field."""
     out: dict[FacetField, list[FacetValue]] = {}
     for field in dict.fromkeys(fields):
+        totals: dict = {}
+        for counts in found:
+            for key, n in (counts.months if field == "month" else counts.sources).items():
+                totals[key] = totals.get(key, 0) + n
         if field == "month":
-            months, counts = np.unique(index.dates[one_row] // 100, return_counts=True)
-            pairs = list(zip(months.tolist(), counts.tolist(), strict=True))
-            out[field] = [FacetValue(_month(m), c) for m, c in pairs if m] + [
-                FacetValue(UNKNOWN, c) for m, c in pairs if not m
-            ]
+            out[field] = [FacetValue(_month(m), totals[m]) for m in sorted(totals) if m] + (
+                [FacetValue(UNKNOWN, totals[0])] if 0 in totals else []
+            )
         else:
-            codes, counts = np.unique(index.source_of[one_row], return_counts=True)
-            values = [
-                FacetValue(index.source_names[int(code)] or UNKNOWN, int(c))
-                for code, c in zip(codes, counts, strict=True)
-            ]
+            values = [FacetValue(name or UNKNOWN, n) for name, n in totals.items()]
             out[field] = sorted(values, key=lambda v: (v.value == UNKNOWN, -v.count, v.value))
     return out
 
@@ -134,5 +131,8 @@ def facets(
     fields: Sequence[FacetField],
 ) -> dict[FacetField, list[FacetValue]]:
     """The facet counts of a query that was just searched (its ``analysis``)."""
-    rows = matching_rows(retriever, query, analysis, mode, filters)
-    return count(retriever.index, rows, fields)
+    vector = retriever.embed_query(query) if mode != "bm25" else None  # cached: just embedded
+    found = matching_counts(
+        retriever.router, analysis.tokens, vector, analysis.background, mode, filters
+    )
+    return count(found, fields)

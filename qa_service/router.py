@@ -218,7 +218,7 @@ class Bounded:
             return key in self._items
 
 
-def _merge(lists: Sequence[tuple[int, Ranked]], want: int) -> list[tuple[float, str, int]]:
+def merge(lists: Sequence[tuple[int, Ranked]], want: int) -> list[tuple[float, str, int]]:
     """``(shard, ranked list)`` pairs -> the ``want`` best overall as (score, pid, router row)."""
     merged = [(s, p, shard * STRIDE + r) for shard, items in lists for r, s, p in items]
     merged.sort(key=lambda x: (-x[0], x[1]))
@@ -303,8 +303,8 @@ class Router:
                 for i, shard in enumerate(self.shards)
             ],
         )
-        top = _merge([(i, f.dense_top) for i, f in enumerate(found)], want)
-        kw = _merge([(i, f.keyword) for i, f in enumerate(found)], want)
+        top = merge([(i, f.dense_top) for i, f in enumerate(found)], want)
+        kw = merge([(i, f.keyword) for i, f in enumerate(found)], want)
         passage_ids = {row: pid for _, pid, row in top} | {row: pid for _, pid, row in kw}
         dense_top_scores = {row: s for s, _, row in top}
         dense: dict[int, float] = {}

@@ -206,6 +206,27 @@ class ShardFound:
 
 
 @dataclass(frozen=True)
+class FacetQuery:
+    """What a shard needs to count its matching articles (``qa_service.facets``): the
+    keyword side with the whole index's idf, the dense side as the rows the router picked."""
+
+    terms: tuple[str, ...] = ()  # the query's distinct tokens the index knows, sorted
+    idf: tuple[float, ...] = ()  # their idf over the whole index
+    need: float = 0.0  # the idf mass a passage must hold to match by keywords
+    keyword: bool = False
+    dense_rows: tuple[int, ...] = ()  # this shard's rows among the global nearest matches
+    filters: Filters | None = None
+
+
+@dataclass(frozen=True)
+class FacetCounts:
+    """A shard's matching articles, counted (each article is in one shard only)."""
+
+    months: dict[int, int] = field(default_factory=dict)  # YYYYMM (0: undated) -> articles
+    sources: dict[str, int] = field(default_factory=dict)  # source ("": none) -> articles
+
+
+@dataclass(frozen=True)
 class TermStats:
     n_docs: int
     total_length: int
@@ -417,6 +438,43 @@ class ShardSearcher:
         top = np.argpartition(-scores, m - 1)[:m] if m < len(scores) else np.arange(len(scores))
         rows = top if candidates is None else candidates[top]
         return rows.astype(np.int64), scores[top].astype(np.float64)
+
+    # ---------------------------------------------------------------------- facets
+
+    def near(self, query: np.ndarray, want: int, floor: float, filters: Filters | None) -> Ranked:
+        """The ``want`` allowed rows nearest ``query`` whose exact score is at least
+        ``floor`` (the router keeps the best ``want`` of all shards')."""
+        return tuple(x for x in self.dense_top(query, want, self.mask(filters)) if x[1] >= floor)
+
+    def facet_counts(self, q: FacetQuery) -> FacetCounts:
+        """This shard's articles with a matching passage within the filters, by month and
+        by source: a passage matches by keywords when the query tokens it holds carry at
+        least ``q.need`` of idf (added in ``q.terms`` order: the same float everywhere), by
+        meaning when the router picked it (``q.dense_rows``)."""
+        matched = np.zeros(len(self), dtype=bool)
+        if q.keyword and q.terms:
+            p = self.postings
+            mass = np.zeros(len(self), dtype=np.float64)
+            for term, weight in zip(q.terms, q.idf, strict=True):
+                t = p.vocab.get(term)
+                if t is not None:
+                    mass[p.rows[p.indptr[t] : p.indptr[t + 1]]] += weight
+            matched |= (mass > 0) & (mass >= q.need)
+        if q.dense_rows:
+            matched[np.asarray(q.dense_rows, dtype=np.int64)] = True
+        mask = self.mask(q.filters)
+        if mask is not None:
+            matched &= mask
+        rows = np.flatnonzero(matched)
+        _, first = np.unique(self.article_of[rows], return_index=True)
+        one_row = rows[first]  # one passage per article
+        months, counts = np.unique(self.dates[one_row] // 100, return_counts=True)
+        sources: dict[str, int] = {}
+        codes, n = np.unique(self.source_of[one_row], return_counts=True)
+        for code, c in zip(codes.tolist(), n.tolist(), strict=True):
+            name = self.source_names[code] or ""
+            sources[name] = sources.get(name, 0) + c
+        return FacetCounts(dict(zip(months.tolist(), counts.tolist(), strict=True)), sources)
 
     def dates_of(self, rows: Sequence[int]) -> list[int]:
         return [int(self.dates[r]) for r in rows]

@@ -223,6 +223,31 @@ def test_filters_similar_and_articles_as_the_plain_index(served, plain):
         assert client.get(served.url + "/articles/nope").status_code == 404
 
 
+def test_facets_paging_and_recency_as_the_plain_index(served, plain):
+    """Facet counts (each shard counts its matching articles, the ingress adds them up),
+    pages and the recency boost: as the plain index gives them."""
+    both = ["month", "source"]
+    extras = (
+        {"facets": both},
+        {"facets": both, "filters": {"date_from": "2023-02-08"}},
+        {"top_k": 5, "offset": 5},
+        {"recency_half_life_days": 30},
+    )
+    with httpx.Client(timeout=120) as client:
+        for q in [*questions()[::6], "重庆"]:
+            for mode in MODES:
+                for extra in extras:
+                    body = {"query": q, "mode": mode, "top_k": 10, **extra}
+                    got = client.post(served.url + "/search", json=body)
+                    assert got.status_code == 200, got.text
+                    assert stable(got) == stable(plain.post("/search", json=body)), body
+        body = {"question": questions()[0], "top_k": 5, "facets": both}
+        got = client.post(served.url + "/ask", json=body)
+        assert got.json()["facets"]["month"] and stable(got) == stable(
+            plain.post("/ask", json=body)
+        )
+
+
 def test_readiness_stats_and_metrics_show_shards_and_replicas(served, plain):
     ready = httpx.get(served.url + "/readyz", timeout=30).json()
     assert ready["ready"] is True

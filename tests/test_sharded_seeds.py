@@ -1,7 +1,7 @@
 """Sharded seed index vs the plain one (issue 15), with the real model: for every seed
 question (eval/data/seed_qa.jsonl) in every mode, with filters, /similar and answers, 1, 2
 and 3 shards give the same passages in the same order, the same scores and the same
-answers; ``build --shards`` gives the plain build's content; and an index updated (a file
+answers, the same facet counts, pages and recency orders; ``build --shards`` gives the plain build's content; and an index updated (a file
 added, an article removed) gives what the plain index updated the same way gives, and the
 ranking a rebuild gives."""
 
@@ -64,8 +64,20 @@ def _search(engine, q, top_k, mode, filters=None):
     ], (analysis.coverage, analysis.background)
 
 
-def _ask(engine, q, mode, filters=None):
-    result = engine.ask(q, 5, mode, filters)
+def _page(engine, q, mode, **kw):
+    results, _, _ = engine.search(q, 5, mode, **kw)
+    return [(engine.index.passages[r.row].passage_id, r.hit.score) for r in results]
+
+
+def _facets(engine, q, mode, filters=None):
+    from qa_service import facets
+
+    _, analysis, _ = engine.search(q, 3, mode, filters)
+    return facets.facets(engine.retriever, q, analysis, mode, filters, ["month", "source"])
+
+
+def _ask(engine, q, mode, filters=None, **kw):
+    result = engine.ask(q, 5, mode, filters, **kw)
     a = result.answer
     passages = [(engine.index.passages[r.row].passage_id, r.hit.score) for r in result.passages]
     return passages, None if a is None else (a.text, a.citations, a.confidence)
@@ -81,6 +93,31 @@ def test_every_seed_question_in_every_mode(engines, n):
             assert _search(sharded, q, 10, mode) == _search(plain, q, 10, mode), (q, mode)
             assert _ask(sharded, q, mode) == _ask(plain, q, mode), (q, mode)
         assert _search(sharded, q, 10, "hybrid", dated) == _search(plain, q, 10, "hybrid", dated)
+
+
+@pytest.mark.parametrize("n", (1, 2, 3))
+def test_facets_paging_and_recency(engines, n):
+    """Facet counts (keyword matches with the whole index's idf, the nearest passages of all
+    shards above the background), pages (``offset``) and the recency boost, as the plain
+    index gives them."""
+    plain, sharded = engines[0], engines[n]
+    filters = (None, Filters(date_from="2023-02-08"), Filters(source="日报"))
+    nonempty = 0
+    for q in [*seed_questions()[::4], "重庆", "数据", "雷锋", "completely unrelated nonsense"]:
+        for mode in MODES:
+            for f in filters:
+                want = _facets(plain, q, mode, f)
+                assert _facets(sharded, q, mode, f) == want, (q, mode, f)
+                nonempty += bool(want["month"])
+            for offset in (0, 5, 40):
+                assert _page(sharded, q, mode, offset=offset) == _page(
+                    plain, q, mode, offset=offset
+                )
+            for days in (3.0, 30.0):
+                kw = {"recency_half_life_days": days}
+                assert _page(sharded, q, mode, **kw) == _page(plain, q, mode, **kw)
+                assert _ask(sharded, q, mode, **kw) == _ask(plain, q, mode, **kw)
+    assert nonempty > 20  # the counts compared are not all empty
 
 
 @pytest.mark.parametrize("n", (2, 3))
