@@ -26,7 +26,7 @@ import pytest
 
 from indexer import shards, store
 from tests.conftest import REPO
-from tests.helpers.ray_cluster import WORKER_IP
+from tests.helpers.ray_cluster import WORKER_IP, unwatch, watch
 from tests.helpers.server import free_port
 from tests.helpers.service import ADMIN_TOKEN, AUTH, make_app
 
@@ -86,6 +86,7 @@ class RayService:
                 env=os.environ | self.env | {"NEWSQA_ADMIN_TOKEN": ADMIN_TOKEN},
                 start_new_session=True,
             )
+        watch(self.proc.pid)  # killed with its session should pytest die first
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -103,7 +104,9 @@ class RayService:
         """SIGTERM, as a process manager stops it; its exit status."""
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=timeout_s)
+            status = self.proc.wait(timeout=timeout_s)
+            unwatch(self.proc.pid)
+            return status
         except subprocess.TimeoutExpired:
             self.kill()
             raise
@@ -122,6 +125,7 @@ class RayService:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        unwatch(self.proc.pid)
 
     def session(self) -> list[int]:
         """The processes still in the service's session."""
