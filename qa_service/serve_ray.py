@@ -320,7 +320,11 @@ def serve_on_ray(
     serve_was_up = _serve_running()
     try:
         serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
-        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+        nodes = sum(  # the nodes a shard replica fits on
+            1
+            for node in ray.nodes()
+            if node.get("Alive") and node.get("Resources", {}).get("CPU", 0) >= replica_cpus
+        )
         limit = per_node(replicas, nodes)
         spread = f", at most {limit} per node of {nodes}" if limit else ""
         say(

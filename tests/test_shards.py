@@ -211,6 +211,32 @@ def test_recency_boost_equals_the_plain_index(engines, archive, embedder, n):
 
 
 @pytest.mark.parametrize("n", SHARD_COUNTS)
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+@pytest.mark.parametrize("cut", [None, 7])
+def test_facets_equal_the_plain_index(engines, archive, embedder, n, mode, cut, monkeypatch):
+    """Facet counts as the plain index's; ``cut``: only the 7 nearest passages of all shards
+    count (any similarity), so that which shard's candidates make the global cut matters."""
+    from qa_service import facets
+
+    if cut:
+        monkeypatch.setattr(facets, "DENSE_CANDIDATES", cut)
+        monkeypatch.setattr(facets, "DENSE_MARGIN", -2.0)
+    plain, sharded = engines["plain"], engines[f"s{n}"]
+
+    def counts(engine, text, filters):
+        _, analysis, _ = engine.search(text, 3, mode, filters)
+        return facets.facets(engine.retriever, text, analysis, mode, filters, ["month", "source"])
+
+    found = 0
+    for text in queries(archive, embedder, 12):
+        for filters in _filters(archive):
+            want = counts(plain, text, filters)
+            assert counts(sharded, text, filters) == want, (text, filters)
+            found += sum(v.count for v in want["month"])
+    assert found > 0
+
+
+@pytest.mark.parametrize("n", SHARD_COUNTS)
 def test_similar_equals_the_plain_index(engines, archive, n):
     plain, sharded = engines["plain"], engines[f"s{n}"]
 
