@@ -88,9 +88,11 @@ def to_article(record: dict, name: str) -> Article:
 
 
 def settings_key(indexer: Indexer) -> str:
-    """Every index setting and the dtype the vectors are computed in."""
+    """Every index setting, the dtype the vectors are computed in and what is put before an
+    untitled article's passages (``Indexer.INDEXED_TEXT``)."""
     settings = json.dumps(asdict(indexer.index_settings()), sort_keys=True)
-    return hashlib.sha256(f"{settings}|{indexer.embedder.dtype}".encode()).hexdigest()[:16]
+    key = f"{settings}|{indexer.embedder.dtype}|{Indexer.INDEXED_TEXT}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def cache_key(corpus_sha: str, ids: list[str], indexer: Indexer) -> str:

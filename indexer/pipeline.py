@@ -25,7 +25,7 @@ from indexer.reader import FileRead, LocalReader, Reader, chunking_of
 from indexer.schema import Article, Passage
 from indexer.sentences import SentenceIndex
 from indexer.settings import Settings, get_settings
-from indexer.titles import name_untitled
+from indexer.titles import ELLIPSIS, name_untitled
 
 #: How many rejection reasons a "no article" error quotes.
 REASONS_SHOWN = 5
@@ -150,12 +150,23 @@ class Indexer:
             out += done if done is not None else chunk_article(article, *chunking)
         return out
 
+    # Names what ``indexed_text`` puts before a passage; caches of built indexes key on it.
+    INDEXED_TEXT = "title, else opening sentence after the first passage"
+
     @staticmethod
     def indexed_text(passage: Passage, article: Article) -> str:
-        """The text embedded and keyword-indexed: the title gives every passage its context.
-        A derived title (``indexer.titles``) is the text's own first sentence: not prefixed."""
+        """The text embedded and keyword-indexed: every passage carries its article's context.
+
+        A titled article's passages start with its title. An untitled one has no headline to
+        give (its derived title, ``indexer.titles``, is not indexed as one), so the passages
+        after its first, which start mid-story, start with its opening sentence instead,
+        clipped as the derived title is: what the story is about (BENCHMARKS.md, issue 13:
+        on the CRUD news questions the answer-bearing passage comes first more often).
+        """
         if article.title and not article.title_derived:
             return f"{article.title}\n{passage.text}"
+        if article.title and passage.position > 0:
+            return f"{article.title.removesuffix(ELLIPSIS)}\n{passage.text}"
         return passage.text
 
     def encode(self, passages: list[Passage], articles: dict[str, Article], progress: bool):

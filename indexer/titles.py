@@ -23,6 +23,7 @@ from indexer.schema import Article, Span
 MAX_CHARS = 30
 _MIN_CUT = 8  # a clause cut shorter than this says too little: cut hard at MAX_CHARS instead
 _CLAUSE = "，,、:：;；"
+ELLIPSIS = "…"  # ends a derived title cut short
 _END = "。！？!?…；;.，,、:："
 _PREFIX = re.compile(
     r"^\s*(?:"
@@ -47,7 +48,7 @@ def derived_title(paragraphs: list[Span]) -> str:
         return sentence
     head = sentence[:MAX_CHARS]
     cut = max((i for i, ch in enumerate(head) if ch in _CLAUSE), default=0)
-    return (head[:cut] if cut >= _MIN_CUT else head).rstrip(_END + " ") + "…"
+    return (head[:cut] if cut >= _MIN_CUT else head).rstrip(_END + " ") + ELLIPSIS
 
 
 def name_untitled(article: Article) -> Article:

@@ -49,6 +49,9 @@ class QueryAnalysis:
     coverage: float = 0.0  # share of the query's idf mass in the best keyword match
     background: float = 0.0  # the query's median similarity to the collection
     matched: frozenset[str] = field(default_factory=frozenset)
+    # How far the best article stands above the next ones in dense similarity (None: no
+    # dense search): the answer's confidence (``qa_service.answer.confidence``).
+    lead: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,35 @@ def allowed_rows(index: LoadedIndex, filters: Filters | None) -> np.ndarray | No
         wanted = [index.article_row[a] for a in filters.article_ids if a in index.article_row]
         mask &= np.isin(index.article_of, wanted)
     return mask
+
+
+LEAD_ARTICLES = 10  # the best article against the next nine
+
+
+def article_of(passage_id: str) -> str:
+    """The article a passage id belongs to (``indexer.chunk``: ``{article_id}-{nnnn}``)."""
+    return passage_id.rsplit("-", 1)[0]
+
+
+def article_lead(dense_top: dict[int, float], passage_ids: dict[int, str]) -> float | None:
+    """The best article's dense similarity minus the mean of the next ``LEAD_ARTICLES - 1``
+    articles' (each article by its best passage).
+
+    A question the archive answers picks one story out (the one stating the fact); one it
+    cannot answer matches a plateau of stories on the same topic, however close the topic
+    is. Unlike the raw similarity or its margin over the collection, this gap reads the
+    same on five pages and on thousands of articles (BENCHMARKS.md, issue 13)."""
+    best: dict[str, float] = {}
+    for row, score in dense_top.items():
+        article = article_of(passage_ids[row])
+        if article not in best:
+            best[article] = score
+            if len(best) == LEAD_ARTICLES:
+                break
+    scores = sorted(best.values(), reverse=True)
+    if len(scores) < 2:
+        return None
+    return float(scores[0] - np.mean(scores[1:]))
 
 
 class Retriever:
@@ -130,13 +162,14 @@ class Retriever:
             vector if use_dense else None,
             tokens,
             want,
-            dense_top=mode != "bm25",
+            dense_top=mode != "bm25" or dense_scores,
             keyword=mode != "dense",
             filters=filters,
             exclude_rows=sorted(exclude_rows) if exclude_rows else None,
         )
         dense_top, dense, keyword = found.dense_top, found.dense, found.keyword
-        analysis = QueryAnalysis(tokens, keyword.coverage, found.background, keyword.matched)
+        lead = article_lead(dense_top, found.passage_ids) if use_dense else None
+        analysis = QueryAnalysis(tokens, keyword.coverage, found.background, keyword.matched, lead)
         if mode == "dense":
             scores = dense_top
         elif mode == "bm25":

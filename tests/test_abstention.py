@@ -1,0 +1,56 @@
+"""The answer's confidence: when the service says "not found" (no model needed).
+
+The figures behind the thresholds are in BENCHMARKS.md (issue 13); the quality gate
+(tests/test_quality.py) checks them with the real model on the seed pages and CRUD.
+"""
+
+import pytest
+
+from qa_service.answer import MIN_LEAD, MIN_MARGIN, MIN_SUPPORT, article_support, confidence
+from qa_service.retrieval import article_lead, article_of
+
+
+def test_article_of_reads_the_passage_id():
+    assert article_of("crud-documents_dup_part_1-17-0003") == "crud-documents_dup_part_1-17"
+
+
+def test_article_lead_counts_each_article_once_by_its_best_passage():
+    ids = {1: "a-0000", 2: "a-0001", 3: "b-0000", 4: "c-0000"}
+    dense_top = {1: 0.90, 2: 0.89, 3: 0.80, 4: 0.70}  # best first, as the router gives
+    assert article_lead(dense_top, ids) == pytest.approx(0.90 - (0.80 + 0.70) / 2)
+
+
+def test_article_lead_looks_at_ten_articles_and_needs_two():
+    ids = {i: f"art{i}-0000" for i in range(20)}
+    dense_top = {i: 1.0 - i / 100 for i in range(20)}
+    assert article_lead(dense_top, ids) == pytest.approx(
+        1.0 - sum(1.0 - i / 100 for i in range(1, 10)) / 9
+    )
+    assert article_lead({1: 0.9}, {1: "a-0000"}) is None
+
+
+def test_a_plateau_of_stories_with_few_of_the_words_is_not_an_answer():
+    assert confidence(MIN_LEAD / 2, 0.06, MIN_SUPPORT / 2) < 0.5
+
+
+def test_a_standing_out_story_answers_in_any_language():
+    assert confidence(MIN_LEAD * 1.2, MIN_MARGIN + 0.01, 0.0) >= 0.5
+
+
+def test_the_lead_counts_only_when_something_is_close():
+    """In a small archive one page always stands out a little from the few others."""
+    assert confidence(MIN_LEAD * 3, MIN_MARGIN - 0.01, 0.0) < 0.5
+    assert confidence(MIN_LEAD * 3, None, 0.0) < 0.5
+
+
+def test_an_article_holding_the_question_words_answers():
+    assert confidence(None, None, MIN_SUPPORT) >= 0.5
+    assert confidence(None, None, 1.0) > confidence(None, None, MIN_SUPPORT)
+    assert confidence(MIN_LEAD * 5, 1.0, 1.0) == 1.0  # at most 1
+
+
+def test_support_is_the_idf_weighted_share_found_in_the_article():
+    idf = {"极越": 3.0, "预售价": 1.0}
+    assert article_support(("极越", "预售价"), idf, "极越汽车今日发布") == pytest.approx(0.75)
+    # A word the index never saw weighs as much as its rarest one.
+    assert article_support(("霸王茶姬", "预售价"), idf, "预售价") == pytest.approx(0.25)
