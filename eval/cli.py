@@ -101,14 +101,6 @@ def _beir_engine(session: Session, folder: Path, settings: Settings, progress: b
     return dataset, session.engine(path, settings)
 
 
-def _is_index(path: Path) -> bool:
-    try:
-        store.read_manifest(store.resolve_version(path))
-        return True
-    except store.IndexStoreError:
-        return False
-
-
 def _answers_engine(session: Session, args, spec: DatasetSpec, questions, settings, tmp: Path):
     """An engine over the dataset's source, else --index, else a fresh index of --sources
     (one per index settings), else the configured index."""
@@ -121,7 +113,7 @@ def _answers_engine(session: Session, args, spec: DatasetSpec, questions, settin
             source, session.indexer(settings), cache, wanted, args.corpus_part, progress
         )
         return session.engine(path, settings)
-    if source is not None and _is_index(source):
+    if source is not None and store.is_index(source):
         return session.engine(source, settings)
     if source is not None and (source / "corpus.jsonl").is_file():
         _, engine = _beir_engine(session, source, settings, progress)

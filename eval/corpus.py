@@ -137,12 +137,8 @@ def corpus_index(
     name = corpus_name(path)
     part = "" if others is None else f"-part{len(chosen)}"
     out = cache_dir / f"{name}{part}-{cache_key(sha, ids, indexer)}" / "index"
-    if out.exists():
-        try:
-            store.read_manifest(store.resolve_version(out))
-            return out
-        except store.IndexStoreError:
-            pass  # damaged cache: rebuild it
+    if store.is_index(out):
+        return out  # else missing or damaged: (re)build it
     settings = settings_key(indexer)
     content = store.IndexContent()
     donor = _donor(cache_dir, sha, settings, set(ids))

@@ -84,12 +84,8 @@ def beir_cache_key(dataset: BeirDataset, indexer: Indexer) -> str:
 def beir_index(dataset: BeirDataset, indexer: Indexer, cache_dir: Path, progress: bool) -> Path:
     """The index of a BEIR corpus, built once per (corpus, model, settings)."""
     path = cache_dir / f"{dataset.name}-{beir_cache_key(dataset, indexer)}" / "index"
-    if path.exists():
-        try:
-            store.read_manifest(store.resolve_version(path))
-            return path
-        except store.IndexStoreError:
-            pass  # damaged cache: rebuild it
+    if store.is_index(path):
+        return path  # else missing or damaged: (re)build it
     articles = [
         article_from_record(
             {"id": doc.doc_id, "title": doc.title or doc.doc_id, "text": doc.text},

@@ -411,6 +411,16 @@ def read_manifest(version: Path) -> Manifest:
     return Manifest.read(version)
 
 
+def is_index(index_path: Path) -> bool:
+    """Whether an index path points at a version with a readable manifest (a cache that is
+    not one gets rebuilt; a source that is not one is read as files)."""
+    try:
+        read_manifest(resolve_version(index_path))
+        return True
+    except IndexStoreError:
+        return False
+
+
 def verify_components(version: Path, manifest: Manifest) -> None:
     """Every file the manifest lists is there, whole, with the recorded checksum."""
     for name, expected in manifest.components.items():

@@ -50,6 +50,7 @@ from typing import Any
 
 from indexer import shards as layout
 from indexer.settings import Settings
+from qa_service import procfs
 from qa_service.router import ShardUnavailable
 from qa_service.sharded import ShardedIndex
 
@@ -341,7 +342,7 @@ def serve_on_ray(
             pass
         say("stopping ...")
     finally:
-        started = _descendants(os.getpid()) if local else []
+        started = procfs.descendants(os.getpid()) if local else []
         try:
             serve.delete(APP)
             if not serve_was_up:  # Serve (its controller, the HTTP proxy) started for us
@@ -364,26 +365,6 @@ def _serve_running() -> bool:
         return True
     except ValueError:
         return False
-
-
-def _descendants(pid: int) -> list[int]:
-    """The processes below ``pid`` (children, their children, ...), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def _terminate(pids: list[int], grace_s: float = 5.0) -> None:

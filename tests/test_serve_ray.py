@@ -129,9 +129,9 @@ class RayService:
 
     def session(self) -> list[int]:
         """The processes still in the service's session."""
-        from tests.helpers.ray_cluster import _session_pids
+        from qa_service.procfs import session_pids
 
-        return _session_pids(self.proc.pid)
+        return session_pids(self.proc.pid)
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import pytest
 
+from qa_service.procfs import session_pids
 from tests.helpers.ci import missing
 from tests.helpers.server import free_port
 
@@ -114,11 +115,11 @@ class RayCluster:
         node = self.nodes.pop(ip)
         leader = node.proc.pid
         if grace_s > 0:
-            _signal(_session_pids(leader), signal.SIGTERM)
+            _signal(session_pids(leader), signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 node.proc.wait(timeout=grace_s)
         # The rest of the session first: the leader's pid stays ours until it is reaped.
-        _signal([p for p in _session_pids(leader) if p != leader], signal.SIGKILL)
+        _signal([p for p in session_pids(leader) if p != leader], signal.SIGKILL)
         _signal([leader], signal.SIGKILL)
         node.proc.wait()
         unwatch(leader)
@@ -184,22 +185,6 @@ def _use_auth(values: dict[str, str | None]) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-
-
-def _session_pids(sid: int) -> list[int]:
-    """The processes of session ``sid`` (from /proc: field 6 of /proc/PID/stat)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        after_name = stat.rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ...
-        if int(after_name[3]) == sid:
-            found.append(int(entry))
-    return found
 
 
 def _signal(pids: list[int], sig: int) -> None:
@@ -291,7 +276,7 @@ def _clean_up(listed: dict) -> None:
     """Kill the listed sessions (SIGTERM, SIGKILL after the grace), remove the folders."""
 
     def pids() -> list[int]:
-        return [p for sid in listed["sessions"] for p in _session_pids(sid)]
+        return [p for sid in listed["sessions"] for p in session_pids(sid)]
 
     _signal(pids(), signal.SIGTERM)
     deadline = time.monotonic() + GRACE_S
