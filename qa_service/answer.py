@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -90,6 +90,7 @@ class Candidate:
     vector: np.ndarray | None = None  # the sentence's, stored at index time
     facts: list[tuple[int, int]] = field(default_factory=list)  # of the asked-for kind
     topic: str = ""  # its article's title and lead, folded: what all its sentences are about
+    title: str = ""  # its article's own title, folded ("" when derived from the text)
     slot: float = 0.0
     rest: float = 0.0
     fact: float = 0.0
@@ -153,7 +154,9 @@ def candidates_of(index: LoadedIndex, rows: list[int]) -> list[Candidate]:
     out = []
     for i, row in enumerate(rows):
         text = index.passages[row].text
-        topic = article_topic(index.articles[index.passages[row].article_id])
+        article = index.articles[index.passages[row].article_id]
+        topic = article_topic(article)
+        title = "" if article.title_derived else script.fold(article.title).lower()
         found = stored(row) if stored is not None else None
         if found is not None:
             spans, vectors = found
@@ -167,7 +170,16 @@ def candidates_of(index: LoadedIndex, rows: list[int]) -> list[Candidate]:
                 continue
             seen.add(key)
             out.append(
-                Candidate(sentence, script.fold(sentence).lower(), i, s, e, vector, topic=topic)
+                Candidate(
+                    sentence,
+                    script.fold(sentence).lower(),
+                    i,
+                    s,
+                    e,
+                    vector,
+                    topic=topic,
+                    title=title,
+                )
             )
     return out
 
@@ -251,12 +263,15 @@ def score_candidates(
     slot_total = sum(slot_w.values())
     best_sim = float(sims.max()) if sims is not None and len(sims) else 0.0
     for i, c in enumerate(cands):
-        c.slot = _share(slot_w, slot_total, c.folded)
+        # A slot word its article is about (内托 in 内托的国籍是哪个国家, in a page about him)
+        # stands beside every fact of the article: only the others can pick a sentence.
+        own = {t: w for t, w in slot_w.items() if t not in c.title}
+        c.slot = _share(own, slot_total, c.folded)
         rest = {t: w for t, w in context_w.items() if t not in c.topic}
         c.rest = _share(rest, sum(rest.values()), c.folded)
         c.facts = asked.facts(kind, c.text)
         c.fact = asked.holds(kind, c.text, question)
-        c.near = _near(c, c.facts, slots)
+        c.near = _near(c, c.facts, list(own))
         c.meaning = float(sims[i]) - best_sim if sims is not None else 0.0
         c.score = (
             weights.slot * c.slot
@@ -319,6 +334,34 @@ class AnswerExtractor:
             return None
         best = ranked[0]
         chosen = [AnswerSentence(best.text, best.passage_index, best.start, best.end, best.score)]
-        text = "".join(f"{c.text}[{c.passage_index + 1}]" for c in chosen)
-        citations = sorted({c.passage_index + 1 for c in chosen})
-        return Answer(text, citations, round(conf, 3), chosen)
+        return _compose(chosen, round(conf, 3))
+
+
+def _compose(chosen: list[AnswerSentence], conf: float) -> Answer:
+    text = "".join(f"{c.text}[{c.passage_index + 1}]" for c in chosen)
+    citations = sorted({c.passage_index + 1 for c in chosen})
+    return Answer(text, citations, conf, chosen)
+
+
+def answer_first(index: LoadedIndex, hits: list[Hit], answer: Answer | None):
+    """The passages in the order ``/ask`` shows them, and the answer cited in that order.
+
+    Retrieval picks the article; the sentences pick the passage within it. When the answer
+    comes from a later passage of the best passage's own article (the lead passage repeats
+    the story's words, the fact is two paragraphs down), that passage is shown first and
+    the others keep their order. An answer from another article moves nothing: the ranking
+    across articles is retrieval's. Chosen on crud_qa_dev, reported on the seed pages and
+    CMRC (BENCHMARKS.md, issue 13)."""
+    if answer is None or not answer.sentences:
+        return hits, answer
+    j = answer.sentences[0].passage_index
+    if j == 0 or _article(index, hits[j]) != _article(index, hits[0]):
+        return hits, answer
+    order = [j, *(i for i in range(len(hits)) if i != j)]
+    moved = {old: new for new, old in enumerate(order)}
+    sentences = [replace(s, passage_index=moved[s.passage_index]) for s in answer.sentences]
+    return [hits[i] for i in order], _compose(sentences, answer.confidence)
+
+
+def _article(index: LoadedIndex, hit: Hit) -> str:
+    return index.passages[hit.row].article_id

@@ -19,7 +19,7 @@ from indexer.manifest import IndexSettings
 from indexer.settings import Settings, get_settings
 from indexer.tokenize import ChineseTokenizer
 from qa_service import index as loaded_index
-from qa_service.answer import Answer, AnswerExtractor
+from qa_service.answer import Answer, AnswerExtractor, answer_first
 from qa_service.highlight import highlights
 from qa_service.index import LoadedIndex
 from qa_service.retrieval import Filters, Hit, QueryAnalysis, Retriever
@@ -176,8 +176,9 @@ class Engine:
         hits, analysis = list(found.hits), found.analysis
         timings["retrieve_ms"] = _ms(t)
         t = time.perf_counter()
-        texts = [self.index.passages[h.row].text for h in hits]
         answer = self.extractor.extract(question, vector, analysis, self.index, hits)
+        hits, answer = answer_first(self.index, hits, answer)
+        texts = [self.index.passages[h.row].text for h in hits]
         timings["answer_ms"] = _ms(t)
         results = self._results(hits, analysis)
         if answer:
