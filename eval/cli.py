@@ -10,12 +10,13 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from eval import corpus, runner
+from eval import calibrate, corpus, runner
 from eval.datasets import DatasetError, detect, load_beir, load_questions
 from eval.runfile import write_run
 from indexer import models, store
 from indexer.choices import SEARCH_MODES, TOKENIZER_MODES, SearchMode
 from indexer.settings import Settings, get_settings
+from qa_service.calibration import THRESHOLDS
 
 
 def _ks(text: str) -> list[int]:
@@ -199,6 +200,15 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    session = Session(get_settings())
+
+    def engine(spec: DatasetSpec, questions, tmp: Path):
+        return _answers_engine(session, args, spec, questions, session.settings, tmp)
+
+    return calibrate.cmd_calibrate(args, engine)
+
+
 def _print_table(rows: list[tuple[str, str, runner.EvalResult]]) -> None:
     """One line per (dataset, variant, mode); a metric a dataset lacks shows as -."""
     metrics = list(dict.fromkeys(m for *_, r in rows for m in r.metrics))
@@ -351,6 +361,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tokenizers", help="BM25 alone with each jieba mode on a BEIR folder")
     common(p)
     p.set_defaults(func=cmd_tokenizers)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="choose one answer threshold (qa_service.calibration) on one set, report others",
+        description="Compute each question's answer evidence once, try every value of one "
+        "threshold that changes a decision on the --on sets, choose the one that answers the "
+        "most answerable questions there while leaving --min-abstained of the unanswerable "
+        "ones unanswered (then the most abstentions, then the middle of ties) and report it "
+        "on every --dataset. Prints the line for qa_service/calibration.py.",
+    )
+    p.add_argument("--threshold", choices=THRESHOLDS, required=True, help="which one to choose")
+    for flag, text in (
+        (
+            "--on",
+            "an answer set to choose on (repeat: they count as one set); it needs "
+            'answerable and unanswerable ("answers": []) questions',
+        ),
+        ("--dataset", "an answer set to report on (repeat for several)"),
+    ):
+        p.add_argument(
+            flag,
+            type=_dataset,
+            action="append",
+            required=flag == "--on",
+            metavar="PATH[=SOURCE]",
+            help=f"{text}; SOURCE as for `run`: an index or a corpus .jsonl(.gz)",
+        )
+    p.add_argument(
+        "--min-abstained",
+        type=float,
+        default=calibrate.MIN_ABSTAINED,
+        help="the share of unanswerable questions that must get no answer (default: %(default)s)",
+    )
+    p.add_argument("--index", type=Path, help="index for sets without '=' (default: settings)")
+    p.add_argument("--corpus-part", type=int, metavar="N", help="as for `run`")
+    p.add_argument("--report", type=Path, help="write a JSON report here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_calibrate)
 
     from eval import bench, script_check
 

@@ -35,7 +35,9 @@ import numpy as np
 from indexer import script
 from indexer.embed import Embedder
 from indexer.sentences import passage_sentences
+from qa_service import calibration
 from qa_service import question as asked
+from qa_service.calibration import Calibration
 from qa_service.index import LoadedIndex
 from qa_service.retrieval import Hit, QueryAnalysis
 
@@ -104,31 +106,29 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return passage_sentences(text)
 
 
-# Chosen on crud_qa_dev, reported on the seed pages and CMRC (BENCHMARKS.md, issue 13):
-MIN_LEAD = 0.016  # the best article's dense lead over the next nine that answers
-MIN_SUPPORT = 0.6  # the share of the question's words the answer's article holds
-MIN_MARGIN = 0.045  # the best passage above the background (chosen on the seed pages)
-
-
-def confidence(lead: float | None, margin: float | None, support: float) -> float:
+def confidence(
+    lead: float | None, margin: float | None, support: float, cal: Calibration | None = None
+) -> float:
     """How sure the answer is, in [0, 1]; 0.5 where the stronger of two kinds of evidence
-    that the archive states the asked-for fact reaches its threshold.
+    that the archive states the asked-for fact reaches its threshold (``cal``, the index's
+    model's thresholds; ``qa_service.calibration``).
 
     * ``lead``: how far the best article stands above the next ones in dense similarity
-      (``qa_service.retrieval.article_lead``), against ``MIN_LEAD``. It works across
+      (``qa_service.retrieval.article_lead``), against ``min_lead``. It works across
       languages and for paraphrases. It counts only when the best passage stands at least
-      ``MIN_MARGIN`` above the question's background similarity to the collection: in a
+      ``min_margin`` above the question's background similarity to the collection: in a
       small archive one story always stands out a little from a few unrelated ones.
     * ``support``: the share of the question's words (idf-weighted) that the answer's own
-      article contains, against ``MIN_SUPPORT``. A question about something the archive
+      article contains, against ``min_support``. A question about something the archive
       never reported names things no article holds together.
 
     Unanswerable questions score low on both, in a real archive too, where the raw
     similarity of the best passage is always high.
     """
-    close = lead is not None and margin is not None and margin >= MIN_MARGIN
-    dense = max(0.0, lead) / MIN_LEAD if close else 0.0
-    return float(min(1.0, 0.5 * max(dense, support / MIN_SUPPORT)))
+    cal = cal or calibration.for_model(calibration.DEFAULT_MODEL)
+    close = lead is not None and margin is not None and margin >= cal.min_margin
+    dense = max(0.0, lead) / cal.min_lead if close else 0.0
+    return float(min(1.0, 0.5 * max(dense, support / cal.min_support)))
 
 
 def article_support(tokens: tuple[str, ...], idf: dict[str, float], article_text: str) -> float:
@@ -284,6 +284,16 @@ def score_candidates(
         )
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What an answer's confidence is computed from (``confidence``)."""
+
+    ranked: list[Candidate]  # the candidate sentences, best first
+    lead: float | None  # the best article's dense lead over the next ones
+    margin: float | None  # the best passage's dense score above the background
+    support: float  # the share of the question's words the answer's article holds
+
+
 class AnswerExtractor:
     def __init__(
         self,
@@ -313,6 +323,24 @@ class AnswerExtractor:
         score_candidates(question, analysis, index.idf, cands, sims, self.weights)
         return sorted(cands, key=lambda c: -c.score)
 
+    def evidence(
+        self,
+        question: str,
+        query_vector: np.ndarray,
+        analysis: QueryAnalysis,
+        index: LoadedIndex,
+        hits: list[Hit],
+    ) -> Evidence | None:
+        """The ranked candidate sentences and what the confidence is computed from; None
+        when there is no sentence to answer with."""
+        ranked = self.candidates(question, query_vector, analysis, index, hits) if hits else []
+        if not ranked:
+            return None
+        article = index.articles[index.passages[hits[ranked[0].passage_index].row].article_id]
+        support = article_support(analysis.tokens, index.idf, article_text(article))
+        margin = None if hits[0].dense is None else hits[0].dense - analysis.background
+        return Evidence(ranked, analysis.lead, margin, support)
+
     def extract(
         self,
         question: str,
@@ -321,18 +349,14 @@ class AnswerExtractor:
         index: LoadedIndex,
         hits: list[Hit],
     ) -> Answer | None:
-        if not hits:
+        found = self.evidence(question, query_vector, analysis, index, hits)
+        if found is None:
             return None
-        ranked = self.candidates(question, query_vector, analysis, index, hits)
-        if not ranked:
-            return None
-        article = index.articles[index.passages[hits[ranked[0].passage_index].row].article_id]
-        support = article_support(analysis.tokens, index.idf, article_text(article))
-        margin = None if hits[0].dense is None else hits[0].dense - analysis.background
-        conf = confidence(analysis.lead, margin, support)
+        cal = calibration.for_model(index.manifest.settings.model_name)
+        conf = confidence(found.lead, found.margin, found.support, cal)
         if conf < self.min_confidence:
             return None
-        best = ranked[0]
+        best = found.ranked[0]
         chosen = [AnswerSentence(best.text, best.passage_index, best.start, best.end, best.score)]
         return _compose(chosen, round(conf, 3))
 

@@ -6,7 +6,8 @@ The figures behind the thresholds are in BENCHMARKS.md (issue 13); the quality g
 
 import pytest
 
-from qa_service.answer import MIN_LEAD, MIN_MARGIN, MIN_SUPPORT, article_support, confidence
+from qa_service.answer import article_support, confidence
+from qa_service.calibration import CALIBRATIONS, DEFAULT_MODEL, Calibration, for_model
 from qa_service.retrieval import article_lead, article_of
 
 
@@ -29,24 +30,38 @@ def test_article_lead_looks_at_ten_articles_and_needs_two():
     assert article_lead({1: 0.9}, {1: "a-0000"}) is None
 
 
-def test_a_plateau_of_stories_with_few_of_the_words_is_not_an_answer():
-    assert confidence(MIN_LEAD / 2, 0.06, MIN_SUPPORT / 2) < 0.5
+each_model = pytest.mark.parametrize("cal", list(CALIBRATIONS.values()), ids=list(CALIBRATIONS))
 
 
-def test_a_standing_out_story_answers_in_any_language():
-    assert confidence(MIN_LEAD * 1.2, MIN_MARGIN + 0.01, 0.0) >= 0.5
+@each_model
+def test_a_plateau_of_stories_with_few_of_the_words_is_not_an_answer(cal: Calibration):
+    assert confidence(cal.min_lead / 2, cal.min_margin + 0.02, cal.min_support / 2, cal) < 0.5
 
 
-def test_the_lead_counts_only_when_something_is_close():
+@each_model
+def test_a_standing_out_story_answers_in_any_language(cal: Calibration):
+    assert confidence(cal.min_lead * 1.2, cal.min_margin + 0.01, 0.0, cal) >= 0.5
+
+
+@each_model
+def test_the_lead_counts_only_when_something_is_close(cal: Calibration):
     """In a small archive one page always stands out a little from the few others."""
-    assert confidence(MIN_LEAD * 3, MIN_MARGIN - 0.01, 0.0) < 0.5
-    assert confidence(MIN_LEAD * 3, None, 0.0) < 0.5
+    assert confidence(cal.min_lead * 3, cal.min_margin - 0.01, 0.0, cal) < 0.5
+    assert confidence(cal.min_lead * 3, None, 0.0, cal) < 0.5
 
 
-def test_an_article_holding_the_question_words_answers():
-    assert confidence(None, None, MIN_SUPPORT) >= 0.5
-    assert confidence(None, None, 1.0) > confidence(None, None, MIN_SUPPORT)
-    assert confidence(MIN_LEAD * 5, 1.0, 1.0) == 1.0  # at most 1
+@each_model
+def test_an_article_holding_the_question_words_answers(cal: Calibration):
+    assert confidence(None, None, cal.min_support, cal) >= 0.5
+    assert confidence(None, None, 1.0, cal) > confidence(None, None, cal.min_support, cal)
+    assert confidence(cal.min_lead * 5, 1.0, 1.0, cal) == 1.0  # at most 1
+
+
+def test_thresholds_follow_the_index_model_and_an_unknown_model_gets_the_default(caplog):
+    assert for_model(DEFAULT_MODEL) is CALIBRATIONS[DEFAULT_MODEL]
+    with caplog.at_level("WARNING"):
+        assert for_model("/srv/models/my-own-model") is CALIBRATIONS[DEFAULT_MODEL]
+    assert "no calibrated answer thresholds" in caplog.text
 
 
 def test_support_is_the_idf_weighted_share_found_in_the_article():

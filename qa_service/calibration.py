@@ -1,0 +1,53 @@
+"""When the service answers and when it says "not found": the thresholds, per model.
+
+``qa_service.answer.confidence`` weighs two kinds of evidence that the archive states the
+asked-for fact: how far the best article stands out from the next ones in dense similarity
+(``lead``, counted only when the best passage stands ``margin`` above the question's
+background similarity), and how much of the question the answer's article holds
+(``support``, lexical). Cosine similarities have each model's own scale (embeddinggemma's
+spread wider than multilingual-e5-small's), so the dense thresholds belong to the model the
+index was built with; the lexical one is the same for every model.
+
+Each row is chosen by ``python -m eval calibrate`` (the middle of the best range on one set,
+reported on the others; BENCHMARKS.md, issue 13). An index built with a model that has no
+row here uses the default model's thresholds, and the service logs that it is uncalibrated.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "multilingual-e5-small"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    min_lead: float  # the best article's dense lead over the next nine (chosen on crud_qa_dev)
+    min_margin: float  # the best passage above the background (chosen on the seed pages)
+    min_support: float = 0.6  # share of the question's words in the answer's article (crud)
+
+
+CALIBRATIONS: dict[str, Calibration] = {
+    "multilingual-e5-small": Calibration(min_lead=0.016, min_margin=0.045),
+}
+
+THRESHOLDS = ("min_lead", "min_margin", "min_support")  # the fields `eval calibrate` chooses
+
+
+@cache
+def for_model(name: str) -> Calibration:
+    """The thresholds for an index built with this model (its manifest's ``model_name``)."""
+    found = CALIBRATIONS.get(name)
+    if found is None:
+        log.warning(
+            "model %r has no calibrated answer thresholds; using %s's "
+            "(python -m eval calibrate chooses them)",
+            name,
+            DEFAULT_MODEL,
+        )
+        return CALIBRATIONS[DEFAULT_MODEL]
+    return found
