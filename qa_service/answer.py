@@ -357,8 +357,28 @@ class AnswerExtractor:
         if conf < self.min_confidence:
             return None
         best = found.ranked[0]
-        chosen = [AnswerSentence(best.text, best.passage_index, best.start, best.end, best.score)]
+        row = hits[best.passage_index].row
+        start = antecedent_start(index, row, best)
+        text = index.passages[row].text[start : best.end]
+        chosen = [AnswerSentence(text, best.passage_index, start, best.end, best.score)]
         return _compose(chosen, round(conf, 3))
+
+
+# A sentence that opens by pointing back (该公司是首家入驻…的企业, 他表示…) names its subject in
+# the sentence before: the answer keeps that one too.
+_POINTS_BACK = re.compile(r"^[“\"]?(该|其|他|她|它|这家|这位|这所|这个|这座|这支|这些|此人)")
+
+
+def antecedent_start(index: LoadedIndex, row: int, best: Candidate) -> int:
+    """Where the answer starts in passage ``row``: the sentence's own start, or the start of
+    the sentence before it in the same passage when it opens by pointing back."""
+    if not _POINTS_BACK.match(best.text):
+        return best.start
+    stored = getattr(index, "passage_sentences", None)
+    found = stored(row) if stored is not None else None
+    spans = found[0] if found is not None else split_sentences(index.passages[row].text)
+    before = [int(s) for s, e in spans if int(e) <= best.start]
+    return max(before) if before else best.start
 
 
 def _compose(chosen: list[AnswerSentence], conf: float) -> Answer:

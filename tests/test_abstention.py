@@ -1,4 +1,4 @@
-"""The answer's confidence: when the service says "not found" (no model needed).
+"""The answer's confidence: when the service says "not found"; and its span (no model needed).
 
 The figures behind the thresholds are in BENCHMARKS.md (issue 13); the quality gate
 (tests/test_quality.py) checks them with the real model on the seed pages and CRUD.
@@ -69,3 +69,20 @@ def test_support_is_the_idf_weighted_share_found_in_the_article():
     assert article_support(("极越", "预售价"), idf, "极越汽车今日发布") == pytest.approx(0.75)
     # A word the index never saw weighs as much as its rarest one.
     assert article_support(("霸王茶姬", "预售价"), idf, "预售价") == pytest.approx(0.25)
+
+
+def test_an_answer_that_points_back_keeps_the_sentence_it_points_to():
+    """The span logic only: a stand-in index holding one passage (no model)."""
+    from types import SimpleNamespace
+
+    from qa_service.answer import Candidate, antecedent_start
+
+    text = "北碚区新增一家企业。重庆华虹仪表有限公司落户园区。该公司是首家入驻的企业。"
+    index = SimpleNamespace(passages=[SimpleNamespace(text=text)])
+    s = text.index("该公司")
+    best = Candidate(text[s:], text[s:], 0, s, len(text))
+    start = antecedent_start(index, 0, best)
+    assert text[start : best.end] == "重庆华虹仪表有限公司落户园区。该公司是首家入驻的企业。"
+    s = text.index("重庆")
+    plain = Candidate(text[s : text.index("该")], "", 0, s, text.index("该"))
+    assert antecedent_start(index, 0, plain) == s  # a sentence that names its subject
