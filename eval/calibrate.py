@@ -19,6 +19,7 @@ with the same values, never used to choose.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -129,8 +130,6 @@ def choose(
 def cmd_calibrate(args, answers_engine) -> int:
     """``answers_engine(spec, questions, tmp)``: the engine a --dataset/--on spec names
     (``eval.cli._answers_engine``)."""
-    import tempfile
-
     progress = not args.quiet
     sets: list[tuple[str, bool, list[Point]]] = []  # (name, choosing, points)
     models = set()

@@ -152,11 +152,15 @@ def candidates_of(index: LoadedIndex, rows: list[int]) -> list[Candidate]:
     stored = getattr(index, "passage_sentences", None)
     seen: set[str] = set()
     out = []
+    about: dict[str, tuple[str, str]] = {}  # article id -> (topic, own title), folded once
     for i, row in enumerate(rows):
         text = index.passages[row].text
-        article = index.articles[index.passages[row].article_id]
-        topic = article_topic(article)
-        title = "" if article.title_derived else script.fold(article.title).lower()
+        article_id = index.passages[row].article_id
+        if article_id not in about:
+            article = index.articles[article_id]
+            own = "" if article.title_derived else script.fold(article.title).lower()
+            about[article_id] = (article_topic(article), own)
+        topic, title = about[article_id]
         found = stored(row) if stored is not None else None
         if found is not None:
             spans, vectors = found
