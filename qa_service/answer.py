@@ -368,9 +368,13 @@ class AnswerExtractor:
         return _compose(chosen, round(conf, 3))
 
 
-# A sentence that opens by pointing back (该公司是首家入驻…的企业, 他表示…) names its subject in
-# the sentence before: the answer keeps that one too.
-_POINTS_BACK = re.compile(r"^[“\"]?(该|其|他|她|它|这家|这位|这所|这个|这座|这支|这些|此人)")
+# A sentence that opens by pointing back (该公司是首家入驻…的企业, 他表示…), perhaps after a
+# source phrase (据介绍，该公司…), names its subject in the sentence before: the answer keeps
+# that one too.
+_POINTS_BACK = re.compile(
+    r"^[“\"]?(?:(?:据介绍|据了解|据悉|据报道|据统计|另外|此外|同时|目前)[，,]?)?"
+    r"(?:该|其|他|她|它|这家|这位|这所|这个|这座|这支|这些|此人)"
+)
 
 
 def antecedent_start(index: LoadedIndex, row: int, best: Candidate) -> int:

@@ -86,3 +86,10 @@ def test_an_answer_that_points_back_keeps_the_sentence_it_points_to():
     s = text.index("重庆")
     plain = Candidate(text[s : text.index("该")], "", 0, s, text.index("该"))
     assert antecedent_start(index, 0, plain) == s  # a sentence that names its subject
+
+    # After a source phrase too (据介绍，该公司…).
+    text = "重庆华虹仪表有限公司落户园区。据介绍，该公司是首家入驻的企业。"
+    index = SimpleNamespace(passages=[SimpleNamespace(text=text)])
+    s = text.index("据介绍")
+    best = Candidate(text[s:], text[s:], 0, s, len(text))
+    assert antecedent_start(index, 0, best) == 0
