@@ -2,9 +2,14 @@
 
 The stored tokens (SQLite, one row per passage) are the truth; ``bm25/`` is derived from them
 and rebuilt on every write. Besides ranking, the component says how much of a query the best
-keyword match covers (``coverage``: the share of the query's idf mass that passage contains;
-a token the collection never saw counts as unmatched). Hybrid fusion weighs the keyword
-signal by it, and the answer confidence uses it.
+keyword match covers (``coverage``: the share of the idf mass of the query's known tokens
+that passage contains). Hybrid fusion weighs the keyword signal by it.
+
+A token the collection never saw is left out of coverage: no passage can match it, so it
+says nothing about how far to trust the keyword ranking among passages. An English question
+over Chinese news (``How many ship operation certificates (船舶营运证) …``) then trusts
+its one known name as a Chinese question would; counting the unseen English words as
+unmatched drowned it (crud_qa_dev: top 5 0.944 -> 0.967, BENCHMARKS.md, issue 13).
 """
 
 from __future__ import annotations
@@ -116,9 +121,9 @@ class KeywordIndex:
         return KeywordMatch(result, coverage, matched)
 
     def coverage(self, query_tokens: list[str], row: int) -> tuple[float, frozenset[str]]:
-        """The share of the query's idf mass that passage ``row`` contains, and those tokens."""
-        unseen = self.max_idf
-        query = set(query_tokens)
-        total = sum(self.idf.get(t, unseen) for t in query)
+        """The share of the idf mass of the query's known tokens that passage ``row``
+        contains, and those tokens."""
+        query = {t for t in query_tokens if t in self.idf}
+        total = sum(self.idf[t] for t in query)
         matched = frozenset(query & set(self.tokens[row]))
         return (sum(self.idf[t] for t in matched) / total if total else 0.0), matched

@@ -6,8 +6,8 @@ picks one by name once (``settings.fusion``).
 - ``evidence`` (the default): BM25 is strong on Chinese names and numbers and useless when
   the query shares no words with the text (an English question over Chinese news), and a
   question in plain words may match only common words. So the keyword signal is weighted by
-  the evidence it has, its ``coverage`` (the share of the query's idf mass that the best
-  keyword match contains), after per-query normalisation::
+  the evidence it has, its ``coverage`` (the share of the idf mass of the query's known tokens
+  that the best keyword match contains), after per-query normalisation::
 
       hybrid = dense_norm + weight * coverage * bm25_norm
 

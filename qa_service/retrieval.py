@@ -46,7 +46,7 @@ class Hit:
 @dataclass(frozen=True)
 class QueryAnalysis:
     tokens: tuple[str, ...] = ()
-    coverage: float = 0.0  # share of the query's idf mass in the best keyword match
+    coverage: float = 0.0  # share of the known query tokens' idf mass in the best keyword match
     background: float = 0.0  # the query's median similarity to the collection
     matched: frozenset[str] = field(default_factory=frozenset)
     # How far the best article stands above the next ones in dense similarity (None: no

@@ -330,11 +330,11 @@ class Router:
         return Candidates(dense_top_scores, dense, match, background, passage_ids, dates)
 
     def _coverage(self, tokens: Sequence[str], matched: frozenset[str]) -> float:
-        """The share of the query's idf mass the best keyword row holds; a token the index
-        never saw weighs as much as the rarest one. Summed in sorted order: the same float
-        in every process."""
+        """The share of the idf mass of the query's known tokens that the best keyword row
+        holds (``indexer.keywords.coverage``). Summed in sorted order: the same float in
+        every process."""
         stats = self.stats
-        total = sum(stats.idf(t) if t in stats.df else stats.max_idf for t in sorted(set(tokens)))
+        total = sum(stats.idf(t) for t in sorted(set(tokens)) if t in stats.df)
         return sum(stats.idf(t) for t in sorted(matched)) / total if total else 0.0
 
     # ---------------------------------------------------------------- lookups

@@ -26,6 +26,16 @@ def test_bm25_ranks_the_passage_naming_a_place_or_company_first(engine, query, e
     assert expected in top_texts(engine, query, "bm25")[0]
 
 
+def test_english_question_quoting_a_chinese_name_trusts_the_keyword_match(engine):
+    """The English words are unknown to the index and say nothing about which passage
+    matches; the quoted name does, as fully as in a Chinese question."""
+    q = "Who presided over the 重点项目专题会 in March 2024?"
+    results, analysis, _ = engine.search(q, 3)
+    assert analysis.coverage == 1.0
+    top = engine.index.passages[results[0].row].text
+    assert "主持召开2024年重点项目专题会" in top
+
+
 def test_english_question_gets_no_bm25_noise(engine):
     results, analysis, _ = engine.search("How large is the Beibei economic development zone?", 3)
     assert analysis.coverage == 0.0
