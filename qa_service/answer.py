@@ -260,6 +260,7 @@ def score_candidates(
 ) -> None:
     """Fill each candidate's evidence and score (in place)."""
     kind = asked.asked_for(question)
+    units = asked.asked_units(question) if kind == "number" else None
     slots = slot_tokens(question, analysis.tokens)
     tw = token_weights(analysis.tokens, idf, cands)
     slot_w = {t: w for t, w in tw.items() if t in slots}
@@ -273,8 +274,8 @@ def score_candidates(
         c.slot = _share(own, slot_total, c.folded)
         rest = {t: w for t, w in context_w.items() if t not in c.topic}
         c.rest = _share(rest, sum(rest.values()), c.folded)
-        c.facts = asked.facts(kind, c.text)
-        c.fact = asked.holds(kind, c.text, question)
+        c.facts = asked.facts(kind, c.text, units)
+        c.fact = asked.holds(kind, c.text, question, units)
         c.near = _near(c, c.facts, list(own))
         c.meaning = float(sims[i]) - best_sim if sims is not None else 0.0
         c.score = (

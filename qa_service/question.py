@@ -20,12 +20,13 @@ from typing import Literal
 Kind = Literal["number", "date", "person", "org", "place", "list", "reason", "name"]
 
 _NUM = r"(?:\d[\d,.]*|[零〇一二两三四五六七八九十百千万亿]+(?![年月日]))"
-_UNIT = (
-    r"(?:%|％|‰|余|多|万|亿|千|百|个|家|人|名|位|元|块|美元|英镑|欧元|港元|日元|新台币|吨|公斤|"
+_UNITS = (
+    r"%|％|‰|余|多|万|亿|千|百|个|家|人|名|位|元|块|美元|英镑|欧元|港元|日元|新台币|吨|公斤|"
     r"千克|克|斤|米|公里|千米|厘米|毫米|平方米|亩|公顷|度|千瓦|兆瓦|瓦|项|台|辆|架|艘|件|份|"
     r"套|条|次|起|例|倍|成|岁|年|天|小时|分钟|秒|周|月|所|座|栋|户|床|张|本|部|场|届|批|笔|"
-    r"处|只|头|株|棵|篇|款|点|层|级|号|分|倍|摄氏度|℃|GB|MB|TB|km|kg|mm|cm|m|t)"
+    r"处|只|头|株|棵|篇|款|点|层|级|号|分|倍|摄氏度|℃|GB|MB|TB|km|kg|mm|cm|m|t"
 )
+_UNIT = rf"(?:{_UNITS})"
 NUMBER = re.compile(rf"{_NUM}\s*{_UNIT}|\d+(?:\.\d+)?\s*%|第{_NUM}")
 DATE = re.compile(
     r"\d{2,4}\s*年(?:\s*\d{1,2}\s*月)?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?|\d{1,2}\s*[日号]|"
@@ -185,9 +186,42 @@ def cue_spans(question: str) -> list[tuple[int, int]]:
     return []
 
 
-def facts(kind: Kind | None, text: str) -> list[tuple[int, int]]:
+# The measure a 多少/几 question names (多少年, 几项, 多少钱) is the unit its answer carries:
+# 480多年 answers 活了多少年, 这6位战士 does not. 个 is every noun's measure word and names none.
+_MONEY = ("元", "万", "亿", "美元", "英镑", "欧元", "港元", "日元", "块")
+_DURATION = ("年", "天", "小时", "分钟", "秒", "周", "月", "日")
+_UNIT_ALIASES: dict[str, tuple[str, ...]] = {
+    "钱": _MONEY,
+    "块钱": _MONEY,
+    "元": _MONEY,
+    "人": ("人", "名", "位"),
+    "名": ("人", "名", "位"),
+    "位": ("人", "名", "位"),
+    "久": _DURATION,
+    "长时间": _DURATION,
+}
+_ASKED_UNIT = re.compile(rf"(?:多少|几)\s*({_UNITS}|钱|块钱)|多(久|长时间)")
+UNIT_REACH = 3  # characters after a number where its unit may stand (480多年, 3.5万元)
+
+
+def asked_units(question: str) -> tuple[str, ...] | None:
+    """The units an answer to a 多少/几 question carries (多少年 -> 年; 多少钱 -> 元, 万, …);
+    None when the question names no measure (多少比例, 多少个岗位, any English question)."""
+    m = _ASKED_UNIT.search(question)
+    if m is None:
+        return None
+    unit = m.group(1) or m.group(2)
+    if unit in ("个", "多", "余"):
+        return None
+    return _UNIT_ALIASES.get(unit, (unit,))
+
+
+def facts(
+    kind: Kind | None, text: str, units: tuple[str, ...] | None = None
+) -> list[tuple[int, int]]:
     """Spans of ``text`` that are facts of this kind (none for None or ``name``); a date is
-    not a quantity (8月16日 does not answer 多少)."""
+    not a quantity (8月16日 does not answer 多少), and where the question names ``units``
+    (``asked_units``) a number carries one of them."""
     pattern = PATTERNS.get(kind) if kind else None
     if pattern is None:
         return []
@@ -195,6 +229,8 @@ def facts(kind: Kind | None, text: str) -> list[tuple[int, int]]:
     if kind == "number":
         dates = [m.span() for m in CALENDAR.finditer(text)]
         spans = [(s, e) for s, e in spans if not any(ds <= s and e <= de for ds, de in dates)]
+        if units:
+            spans = [(s, e) for s, e in spans if any(u in text[s : e + UNIT_REACH] for u in units)]
     if kind == "org":  # an organisation may be written as a person-like credit too
         spans += [m.span() for m in PERSON.finditer(text) if "由" in m.group()]
     return spans
@@ -204,11 +240,13 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def holds(kind: Kind | None, sentence: str, question: str) -> float:
+def holds(
+    kind: Kind | None, sentence: str, question: str, units: tuple[str, ...] | None = None
+) -> float:
     """1.0 when ``sentence`` holds a fact of the asked-for kind that the question does not
     already state (a number the question quotes is not an answer to it), 0.5 when the only
     such facts are echoes of the question, 0.0 when there is none; 0.0 for unknown kinds."""
-    spans = facts(kind, sentence)
+    spans = facts(kind, sentence, units)
     if not spans:
         return 0.0
     asked = _squash(question)

@@ -46,6 +46,31 @@ def test_a_fact_the_question_already_states_is_no_answer() -> None:
     assert question.holds(None, "全市共179家。", q) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("text", "units"),
+    [
+        ("武当山紫霄村那棵“红军树”古银杏已经活了多少年?", ("年",)),
+        ("换证申请材料由原来的几项缩减到了几项?", ("项",)),
+        ("城南市盆唐区“无差别行凶”案造成多少人受伤?", ("人", "名", "位")),
+        ("剑涛智慧产业基地建成后能提供多少个就业岗位?", None),  # 个 names no measure
+        ("加拿大卑诗省大约有多少比例的居民平时首先用中文书写?", None),
+        ("How many tanks fell into the hands of al-Qaeda fighters?", None),
+    ],
+)
+def test_the_measure_a_question_names(text: str, units) -> None:
+    assert question.asked_units(text) == units
+
+
+def test_a_number_in_another_measure_is_no_answer() -> None:
+    q = "武当山紫霄村那棵“红军树”古银杏已经活了多少年?"
+    units = question.asked_units(q)
+    assert question.holds("number", "在古银杏树下，这6位战士高呼口号。", q, units) == 0.0
+    assert question.holds("number", "这棵古银杏树龄至今已有480多年。", q, units) == 1.0
+    money = question.asked_units("前后一共被骗走多少钱?")
+    assert question.holds("number", "共计转账38680元。", "被骗走多少钱?", money) == 1.0
+    assert question.holds("number", "骗子先后打来3个电话。", "被骗走多少钱?", money) == 0.0
+
+
 def test_slot_is_what_stands_beside_the_question_word() -> None:
     assert slot_tokens("十三届区纪委三次全会由谁主持?", ("三次", "全会", "主持")) == [
         "三次",
