@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -66,11 +65,6 @@ class KeywordIndex:
     k1: float = 1.2
     b: float = 0.75
     idf: dict[str, float] = field(default_factory=dict)
-
-    @cached_property
-    def max_idf(self) -> float:
-        """What a query token the collection never saw weighs."""
-        return max(self.idf.values(), default=1.0)
 
     @classmethod
     def build(cls, tokens: list[list[str]], fingerprint: str = "", k1=1.2, b=0.75):
