@@ -200,13 +200,18 @@ _UNIT_ALIASES: dict[str, tuple[str, ...]] = {
     "久": _DURATION,
     "长时间": _DURATION,
 }
+_PERCENT = ("%", "％", "成")
 _ASKED_UNIT = re.compile(rf"(?:多少|几)\s*({_UNITS}|钱|块钱)|多(久|长时间)")
+_ASKED_SHARE = re.compile(r"比例|比重|占比|百分比|百分之几|几成")  # a share: 11%, 三成
 UNIT_REACH = 3  # characters after a number where its unit may stand (480多年, 3.5万元)
 
 
 def asked_units(question: str) -> tuple[str, ...] | None:
-    """The units an answer to a 多少/几 question carries (多少年 -> 年; 多少钱 -> 元, 万, …);
-    None when the question names no measure (多少比例, 多少个岗位, any English question)."""
+    """The units an answer to a 多少/几 question carries (多少年 -> 年; 多少钱 -> 元, 万, …;
+    多少比例 -> %); None when the question names no measure (多少个岗位, any English
+    question)."""
+    if _ASKED_SHARE.search(question):
+        return _PERCENT
     m = _ASKED_UNIT.search(question)
     if m is None:
         return None

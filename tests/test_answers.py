@@ -53,7 +53,7 @@ def test_a_fact_the_question_already_states_is_no_answer() -> None:
         ("换证申请材料由原来的几项缩减到了几项?", ("项",)),
         ("城南市盆唐区“无差别行凶”案造成多少人受伤?", ("人", "名", "位")),
         ("剑涛智慧产业基地建成后能提供多少个就业岗位?", None),  # 个 names no measure
-        ("加拿大卑诗省大约有多少比例的居民平时首先用中文书写?", None),
+        ("加拿大卑诗省大约有多少比例的居民平时首先用中文书写?", ("%", "％", "成")),
         ("How many tanks fell into the hands of al-Qaeda fighters?", None),
     ],
 )
@@ -69,6 +69,9 @@ def test_a_number_in_another_measure_is_no_answer() -> None:
     money = question.asked_units("前后一共被骗走多少钱?")
     assert question.holds("number", "共计转账38680元。", "被骗走多少钱?", money) == 1.0
     assert question.holds("number", "骗子先后打来3个电话。", "被骗走多少钱?", money) == 0.0
+    share = question.asked_units("大约有多少比例的居民首先用中文书写?")
+    assert question.holds("number", "该省约11%人口的第一书写语言是中文。", "比例?", share) == 1.0
+    assert question.holds("number", "身为一名移民，他深知其中的困难。", "比例?", share) == 0.0
 
 
 def test_slot_is_what_stands_beside_the_question_word() -> None:
