@@ -29,9 +29,9 @@ CRUD_QA = SHARED / "eval-data" / "crud_qa_dev.jsonl"
 CRUD_CORPUS = SHARED / "corpora" / "crud_news_5k.jsonl.gz"
 CRUD_OTHERS = 1500  # articles besides the questions' own: the distractors
 # A little below the figures measured on that part (BENCHMARKS.md, issue 13).
-# Measured (BENCHMARKS.md, issue 13, round 3): Hit@5 0.967, Hit@1 0.833, AnswerHit 0.756
+# Measured (BENCHMARKS.md, issue 13, round 3): Hit@5 0.967, Hit@1 0.844, AnswerHit 0.767
 # (English 0.50), abstained 1.0, unanswered 0.033; seed unanswerable abstained 0.833.
-CRUD_MIN = {"Hit@5": 0.94, "Hit@1": 0.81, "AnswerHit": 0.72, "english AnswerHit": 0.4}
+CRUD_MIN = {"Hit@5": 0.94, "Hit@1": 0.81, "AnswerHit": 0.74, "english AnswerHit": 0.4}
 CRUD_MIN_ABSTAINED = 0.8
 CRUD_MAX_UNANSWERED = 0.06
 SEED_MIN_ABSTAINED = 0.75
