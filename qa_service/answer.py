@@ -149,7 +149,6 @@ def article_text(article) -> str:
 def candidates_of(index: LoadedIndex, rows: list[int]) -> list[Candidate]:
     """Every sentence of these passages, each once (neighbouring passages share one), with
     its stored vector where the index has sentence vectors."""
-    stored = getattr(index, "passage_sentences", None)
     seen: set[str] = set()
     out = []
     about: dict[str, tuple[str, str]] = {}  # article id -> (topic, own title), folded once
@@ -161,12 +160,8 @@ def candidates_of(index: LoadedIndex, rows: list[int]) -> list[Candidate]:
             own = "" if article.title_derived else script.fold(article.title).lower()
             about[article_id] = (article_topic(article), own)
         topic, title = about[article_id]
-        found = stored(row) if stored is not None else None
-        if found is not None:
-            spans, vectors = found
-            pairs = [((int(s), int(e)), v) for (s, e), v in zip(spans, vectors, strict=True)]
-        else:
-            pairs = [(span, None) for span in split_sentences(text)]
+        spans, vectors = sentences_of(index, row)
+        pairs = zip(spans, vectors if vectors is not None else [None] * len(spans), strict=True)
         for (s, e), vector in pairs:
             sentence = text[s:e]
             key = "".join(sentence.split())
@@ -186,6 +181,17 @@ def candidates_of(index: LoadedIndex, rows: list[int]) -> list[Candidate]:
                 )
             )
     return out
+
+
+def sentences_of(index: LoadedIndex, row: int) -> tuple[list[tuple[int, int]], np.ndarray | None]:
+    """The sentence spans of passage ``row`` and their vectors, as stored at index time; an
+    index without sentence vectors splits the text (no vectors)."""
+    stored = getattr(index, "passage_sentences", None)
+    found = stored(row) if stored is not None else None
+    if found is None:
+        return split_sentences(index.passages[row].text), None
+    spans, vectors = found
+    return [(int(s), int(e)) for s, e in spans], vectors
 
 
 def article_topic(article) -> str:
@@ -275,7 +281,7 @@ def score_candidates(
         rest = {t: w for t, w in context_w.items() if t not in c.topic}
         c.rest = _share(rest, sum(rest.values()), c.folded)
         c.facts = asked.facts(kind, c.text, units)
-        c.fact = asked.holds(kind, c.text, question, units)
+        c.fact = asked.holds_new_fact(c.facts, c.text, question)
         c.near = _near(c, c.facts, list(own))
         c.meaning = float(sims[i]) - best_sim if sims is not None else 0.0
         c.score = (
@@ -383,10 +389,8 @@ def antecedent_start(index: LoadedIndex, row: int, best: Candidate) -> int:
     the sentence before it in the same passage when it opens by pointing back."""
     if not _POINTS_BACK.match(best.text):
         return best.start
-    stored = getattr(index, "passage_sentences", None)
-    found = stored(row) if stored is not None else None
-    spans = found[0] if found is not None else split_sentences(index.passages[row].text)
-    before = [int(s) for s, e in spans if int(e) <= best.start]
+    spans, _ = sentences_of(index, row)
+    before = [s for s, e in spans if e <= best.start]
     return max(before) if before else best.start
 
 

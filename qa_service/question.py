@@ -251,7 +251,11 @@ def holds(
     """1.0 when ``sentence`` holds a fact of the asked-for kind that the question does not
     already state (a number the question quotes is not an answer to it), 0.5 when the only
     such facts are echoes of the question, 0.0 when there is none; 0.0 for unknown kinds."""
-    spans = facts(kind, sentence, units)
+    return holds_new_fact(facts(kind, sentence, units), sentence, question)
+
+
+def holds_new_fact(spans: list[tuple[int, int]], sentence: str, question: str) -> float:
+    """``holds`` over the fact spans already found in ``sentence`` (``facts``)."""
     if not spans:
         return 0.0
     asked = _squash(question)
