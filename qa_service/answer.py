@@ -16,7 +16,8 @@ Candidates are every sentence of the best ``ANSWER_PASSAGES`` passages. Each is 
 * the rank of its passage, and its length (a long sentence holds many words by chance).
 
 The weights (``Weights``) were chosen on crud_qa_dev and seed_qa together and checked on
-CMRC 2018's answer spans (BENCHMARKS.md, issue 13).
+CMRC 2018's answer spans (BENCHMARKS.md, issue 13), for the default model; another model reads
+meaning in its own similarity scale (``weights_for``).
 
 The answer cites the passages its sentences came from with ``[n]`` marks. Confidence
 (``confidence``) comes from how far the best article stands out and how much of the
@@ -58,9 +59,18 @@ class Weights:
     rest: float = 0.25  # share of the other words' weight, leaving out its article's topic
     fact: float = 0.6  # holds a fact of the asked-for kind the question does not state
     near: float = 1.5  # that fact stands next to a slot word
-    meaning: float = 3.0  # per unit of cosine similarity below the best candidate's
+    # per unit of cosine similarity below the best candidate's, in the default model's scale
+    # (another model's ``qa_service.calibration`` row scales it)
+    meaning: float = 3.0
     rank: float = 0.06  # per passage rank
     long: float = 0.3  # per 100 characters beyond LONG_FROM
+
+
+def weights_for(weights: Weights, model_name: str) -> Weights:
+    """``weights`` with sentence meaning read in this model's similarity scale (its
+    ``qa_service.calibration`` row's ``meaning_scale``)."""
+    scale = calibration.for_model(model_name).meaning_scale
+    return weights if scale == 1.0 else replace(weights, meaning=weights.meaning * scale)
 
 
 @dataclass
@@ -331,7 +341,8 @@ class AnswerExtractor:
         sims = None
         if all(c.vector is not None for c in cands):
             sims = np.stack([c.vector for c in cands]) @ query_vector
-        score_candidates(question, analysis, index.idf, cands, sims, self.weights)
+        weights = weights_for(self.weights, index.manifest.settings.model_name)
+        score_candidates(question, analysis, index.idf, cands, sims, weights)
         return sorted(cands, key=lambda c: -c.score)
 
     def evidence(

@@ -10,7 +10,7 @@ from eval.corpus import select_articles
 from eval.metrics import answer_set_means, score_answers, score_unanswerable
 from indexer.sentences import SentenceIndex, passage_sentences
 from qa_service import question
-from qa_service.answer import Candidate, Weights, score_candidates, slot_tokens
+from qa_service.answer import Candidate, Weights, score_candidates, slot_tokens, weights_for
 from qa_service.retrieval import QueryAnalysis
 
 
@@ -155,3 +155,23 @@ def test_corpus_part_is_the_wanted_articles_plus_a_fixed_sample() -> None:
     assert ids == sorted(ids, key=lambda i: int(i[1:]))  # file order
     assert select_articles(list(reversed(records)), {"a7", "a42"}, 10)[0]["id"] in ids
     assert select_articles(records, {"a7"}, None) == records
+
+
+def test_meaning_counts_in_each_models_own_scale() -> None:
+    """A 0.15 cosine gap between two candidate sentences is wide for multilingual-e5-small
+    (one question's candidates spread about 0.02) and ordinary for embeddinggemma-300m
+    (about 0.15): there the sentence holding the question's rare word wins."""
+    q = "光伏项目建成后一年能发多少电?"
+    closer = "项目位于北翟路基地屋顶。"
+    holds_word = "光伏板铺满了屋顶。"
+    sims = np.array([0.85, 0.70])
+
+    def best(model: str) -> str:
+        cands = _candidates([closer, holds_word])
+        weights = weights_for(Weights(), model)
+        score_candidates(q, QueryAnalysis(("光伏",)), {"光伏": 3.0}, cands, sims, weights)
+        return max(cands, key=lambda c: c.score).text
+
+    assert best("multilingual-e5-small") == closer
+    assert best("embeddinggemma-300m") == holds_word
+    assert weights_for(Weights(), "multilingual-e5-small") == Weights()
