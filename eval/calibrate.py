@@ -2,9 +2,10 @@
 
 The service answers when ``qa_service.answer.confidence`` reaches 0.5, from three figures per
 question (``qa_service.answer.Evidence``: the best article's dense lead, the best passage's
-margin over the background, the answer article's share of the question's words) and three
-thresholds per model (``qa_service.calibration``). This command computes the figures once
-per question, then tries every value of one threshold that changes a decision on the
+margin over the background, the answer article's share of the question's words) and four
+thresholds per model (``qa_service.calibration``; the share has one threshold for Chinese
+and one for English questions). This command computes the figures once per question, then
+tries every value of one threshold that changes a decision on the
 choosing set (the midpoints between its observed figures), the others held at the model's
 current values.
 
@@ -29,8 +30,15 @@ from eval.datasets import DatasetError, load_questions
 from qa_service.answer import confidence
 from qa_service.calibration import THRESHOLDS, Calibration, for_model
 
-# Which Evidence figure each threshold is compared with.
-FIGURE = {"min_lead": "lead", "min_margin": "margin", "min_support": "support"}
+# Which Evidence figure each threshold is compared with, and on which questions (None: all;
+# True: English ones; False: the others).
+FIGURE = {
+    "min_lead": "lead",
+    "min_margin": "margin",
+    "min_support": "support",
+    "min_english_support": "support",
+}
+ENGLISH = {"min_support": False, "min_english_support": True}
 DEPTH = 10  # passages asked for, as `eval run` does
 
 
@@ -42,6 +50,7 @@ class Point:
     lead: float | None
     margin: float | None
     support: float | None
+    english: bool = False
 
 
 def collect(engine, questions, progress: bool = True, name: str = "") -> list[Point]:
@@ -58,7 +67,7 @@ def collect(engine, questions, progress: bool = True, name: str = "") -> list[Po
         if ev is None:
             points.append(Point(q.answerable, None, None, None))
         else:
-            points.append(Point(q.answerable, ev.lead, ev.margin, ev.support))
+            points.append(Point(q.answerable, ev.lead, ev.margin, ev.support, ev.english))
     return points
 
 
@@ -69,7 +78,7 @@ def rates(points: list[Point], cal: Calibration, min_confidence: float) -> dict[
     def answers(p: Point) -> bool:
         if p.support is None:
             return False
-        return confidence(p.lead, p.margin, p.support, cal) >= min_confidence
+        return confidence(p.lead, p.margin, p.support, cal, p.english) >= min_confidence
 
     yes = [answers(p) for p in points if p.answerable]
     no = [not answers(p) for p in points if not p.answerable]
@@ -94,8 +103,17 @@ def preference(r: dict[str, float | None], min_abstained: float) -> tuple:
 
 def candidates(points: list[Point], threshold: str) -> list[float]:
     """Every value of ``threshold`` that decides differently on these points: the midpoints
-    between consecutive distinct figures, and one beyond each end."""
-    values = sorted({v for p in points if (v := getattr(p, FIGURE[threshold])) is not None})
+    between consecutive distinct figures of the questions it applies to (the support
+    thresholds: Chinese or English ones), and one beyond each end."""
+    english = ENGLISH.get(threshold)
+    values = sorted(
+        {
+            v
+            for p in points
+            if (v := getattr(p, FIGURE[threshold])) is not None
+            and (english is None or p.english == english)
+        }
+    )
     if not values:
         return []
     mids = [round((a + b) / 2, 4) for a, b in zip(values, values[1:], strict=False)]

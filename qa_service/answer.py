@@ -36,7 +36,7 @@ import numpy as np
 from indexer import script
 from indexer.embed import Embedder
 from indexer.sentences import passage_sentences
-from qa_service import calibration
+from qa_service import calibration, glossary
 from qa_service import question as asked
 from qa_service.calibration import Calibration
 from qa_service.index import LoadedIndex
@@ -117,7 +117,11 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 def confidence(
-    lead: float | None, margin: float | None, support: float, cal: Calibration | None = None
+    lead: float | None,
+    margin: float | None,
+    support: float,
+    cal: Calibration | None = None,
+    english: bool = False,
 ) -> float:
     """How sure the answer is, in [0, 1]; 0.5 where the stronger of two kinds of evidence
     that the archive states the asked-for fact reaches its threshold (``cal``, the index's
@@ -130,7 +134,9 @@ def confidence(
       small archive one story always stands out a little from a few unrelated ones.
     * ``support``: the share of the question's words (idf-weighted) that the answer's own
       article contains, against ``min_support``. A question about something the archive
-      never reported names things no article holds together.
+      never reported names things no article holds together. An English question's words
+      are read through the dictionary (``article_support``), so only part of them can
+      match at all: it has its own threshold, ``min_english_support``.
 
     Unanswerable questions score low on both, in a real archive too, where the raw
     similarity of the best passage is always high.
@@ -138,16 +144,34 @@ def confidence(
     cal = cal or calibration.for_model(calibration.DEFAULT_MODEL)
     close = lead is not None and margin is not None and margin >= cal.min_margin
     dense = max(0.0, lead) / cal.min_lead if close else 0.0
-    return float(min(1.0, 0.5 * max(dense, support / cal.min_support)))
+    min_support = cal.min_english_support if english else cal.min_support
+    return float(min(1.0, 0.5 * max(dense, support / min_support)))
 
 
-def article_support(tokens: tuple[str, ...], idf: dict[str, float], article_text: str) -> float:
+def article_support(
+    tokens: tuple[str, ...], idf: dict[str, float], article_text: str, english: bool = False
+) -> float:
     """The idf-weighted share of the question's tokens found in an article's text (folded,
-    lower case); a token the index never saw weighs as much as its rarest one."""
+    lower case); a token the index never saw weighs as much as its rarest one.
+
+    For an English question (``english``) each English word the index does not know counts
+    as found when one of its Chinese translations is (``qa_service.glossary``), weighing as
+    much as the rarest of them; question words (what, how, …) do not count, and a word the
+    dictionary cannot translate weighs as an unseen token."""
     unseen = max(idf.values(), default=1.0)
-    weights = {t: idf.get(t, unseen) for t in dict.fromkeys(tokens)}
-    total = sum(weights.values())
-    return _share(weights, total, article_text)
+    total = found = 0.0
+    for token in dict.fromkeys(tokens):
+        forms = [token]
+        weight = idf.get(token, unseen)
+        if english and token not in idf and glossary.is_english_word(token):
+            if token in glossary.STOPWORDS:
+                continue
+            chinese = glossary.translations(token, idf)
+            if chinese:
+                forms, weight = chinese, max(idf[w] for w in chinese)
+        total += weight
+        found += weight if any(f in article_text for f in forms) else 0.0
+    return found / total if total else 0.0
 
 
 def article_text(article) -> str:
@@ -313,6 +337,7 @@ class Evidence:
     lead: float | None  # the best article's dense lead over the next ones
     margin: float | None  # the best passage's dense score above the background
     support: float  # the share of the question's words the answer's article holds
+    english: bool = False  # an English question: support read through the dictionary
 
 
 class AnswerExtractor:
@@ -359,9 +384,10 @@ class AnswerExtractor:
         if not ranked:
             return None
         article = index.articles[index.passages[hits[ranked[0].passage_index].row].article_id]
-        support = article_support(analysis.tokens, index.idf, article_text(article))
+        english = asked.is_english(question)
+        support = article_support(analysis.tokens, index.idf, article_text(article), english)
         margin = None if hits[0].dense is None else hits[0].dense - analysis.background
-        return Evidence(ranked, analysis.lead, margin, support)
+        return Evidence(ranked, analysis.lead, margin, support, english)
 
     def extract(
         self,
@@ -375,7 +401,7 @@ class AnswerExtractor:
         if found is None:
             return None
         cal = calibration.for_model(index.manifest.settings.model_name)
-        conf = confidence(found.lead, found.margin, found.support, cal)
+        conf = confidence(found.lead, found.margin, found.support, cal, found.english)
         if conf < self.min_confidence:
             return None
         best = found.ranked[0]

@@ -71,6 +71,28 @@ def test_support_is_the_idf_weighted_share_found_in_the_article():
     assert article_support(("霸王茶姬", "预售价"), idf, "预售价") == pytest.approx(0.25)
 
 
+def test_an_english_question_is_supported_through_the_dictionary():
+    """An English question shares no word with a Chinese article: read plainly, its support
+    is 0 whether or not the archive holds its things. Through CC-CEDICT (qa_service.glossary)
+    the article about the railway holds most of it, one about something else little."""
+    q = ("what", "kind", "trains", "will", "run", "rebuilt", "beichuan", "railway")
+    idf = {"北川": 6.0, "铁路": 4.0, "火车": 4.0, "列车": 4.0, "运行": 2.0, "公司": 1.0}
+    railway = "复建北川铁路全长约12公里,使用观光型小火车。"
+    other = "重庆新增32家新型研发机构,企业运行良好。"
+    assert article_support(q, idf, railway) == 0.0  # read plainly
+    held = article_support(q, idf, railway, english=True)
+    assert held > 0.6 > article_support(q, idf, other, english=True)
+    # Chinese tokens of an English question (a quoted name) count as they are.
+    assert article_support(("北川", "railway"), idf, "北川铁路", english=True) == 1.0
+
+
+@each_model
+def test_english_support_has_its_own_threshold(cal: Calibration):
+    s = cal.min_english_support
+    assert confidence(None, None, s, cal, english=True) >= 0.5
+    assert confidence(None, None, s * 0.9, cal, english=True) < 0.5
+
+
 def test_an_answer_that_points_back_keeps_the_sentence_it_points_to():
     """The span logic only: a stand-in index holding one passage (no model)."""
     from types import SimpleNamespace

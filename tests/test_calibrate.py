@@ -52,6 +52,19 @@ def test_most_answers_while_four_in_five_unanswerable_questions_get_none():
     assert r == {"Answered": 0.75, "Abstained": 0.9}
 
 
+def test_each_support_threshold_is_chosen_on_its_own_language():
+    """English questions' support is read through the dictionary and has its own threshold:
+    only their figures are candidates for it, and only the others' for min_support."""
+    pts = [Point(True, None, None, 0.7), Point(False, None, None, 0.3)]
+    pts += [Point(True, None, None, 0.4, english=True), Point(False, None, None, 0.2, english=True)]
+    assert candidates(pts, "min_support") == [0.299, 0.5, 0.701]
+    assert candidates(pts, "min_english_support") == [0.199, 0.3, 0.401]
+    value, _ = choose(pts, "min_english_support", CAL, 0.5)
+    assert value == pytest.approx(0.3)
+    r = rates(pts, replace(CAL, min_support=0.5, min_english_support=value), 0.5)
+    assert r == {"Answered": 1.0, "Abstained": 1.0}
+
+
 def test_the_choosing_set_needs_both_kinds_of_question():
     with pytest.raises(DatasetError, match="answerable and unanswerable"):
         choose([point(True, 0.05), point(True, 0.06)], "min_lead", CAL, 0.5)

