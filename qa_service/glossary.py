@@ -53,6 +53,11 @@ _lock = threading.Lock()
 _table: dict[str, list[tuple[int, str]]] | None = None
 
 
+def load() -> None:
+    """Build the table now (the service does at start), not on the first English question."""
+    _reverse()
+
+
 def _reverse() -> dict[str, list[tuple[int, str]]]:
     """English gloss -> [(sense number, simplified headword)], built once."""
     global _table

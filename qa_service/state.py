@@ -17,8 +17,8 @@ from indexer.ingest import article_from_record
 from indexer.pipeline import Indexer, update
 from indexer.settings import Settings
 from indexer.tokenize import ChineseTokenizer
+from qa_service import glossary, schemas
 from qa_service import index as loaded_index
-from qa_service import schemas
 from qa_service.answer import AnswerExtractor
 from qa_service.engine import Engine, engine_for
 from qa_service.index import LoadedIndex
@@ -63,6 +63,7 @@ class ServiceState:
         if self.extractor is None:
             self.extractor = AnswerExtractor(self.embedder)
         self.embedder.encode_query(["预热"])  # first call pays torch's one-off costs
+        glossary.load()  # the dictionary too (about a second), not the first English question
         self.reload()
 
     def reload(self) -> None:
