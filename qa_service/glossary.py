@@ -111,6 +111,15 @@ def is_english_word(token: str) -> bool:
     return token.isascii() and token.isalpha()
 
 
+def _pick(senses: list[tuple[int, str]], known: Container[str], limit: int) -> list[str]:
+    """Up to ``limit`` of these headwords among ``known`` ones, commonest sense first."""
+    best: dict[str, int] = {}
+    for sense, chinese in senses:
+        if chinese in known and sense < best.get(chinese, sense + 1):
+            best[chinese] = sense
+    return sorted(best, key=lambda w: (best[w], w))[:limit]
+
+
 def translations(word: str, known: Container[str], limit: int = 3) -> list[str]:
     """Up to ``limit`` Chinese words for an English ``word`` (lower case) among ``known``
     ones, commonest sense first; [] for a stopword or a word the dictionary lacks."""
@@ -118,10 +127,36 @@ def translations(word: str, known: Container[str], limit: int = 3) -> list[str]:
         return []
     table = _reverse()
     for form in _forms(word):
-        best: dict[str, int] = {}
-        for sense, chinese in table.get(form, ()):
-            if chinese in known and sense < best.get(chinese, sense + 1):
-                best[chinese] = sense
-        if best:
-            return sorted(best, key=lambda w: (best[w], w))[:limit]
+        found = _pick(table.get(form, []), known, limit)
+        if found:
+            return found
     return []
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+MIN_WORD = 3  # shorter English words are too ambiguous to translate
+
+
+def translate(question: str, known: Container[str], per_term: int = 2) -> list[str]:
+    """Chinese words for an English question's terms, up to ``per_term`` each among
+    ``known`` ones: three- and two-word glosses first (*slam dunk* 扣篮, *data center*), then
+    the words left over. The retriever passes as ``known`` the words of the passages the
+    question's meaning found, which picks each word's sense in this archive (*train* 火车
+    near a railway, 培训 near a school)."""
+    table = _reverse()
+    words = [w.lower() for w in _WORD.findall(question)]
+    found: list[str] = []
+    used: set[int] = set()
+    for n in (3, 2):
+        for i in range(len(words) - n + 1):
+            span = range(i, i + n)
+            if used.intersection(span):
+                continue
+            chinese = _pick(table.get(" ".join(words[i : i + n]), []), known, per_term)
+            if chinese:
+                found += chinese
+                used.update(span)
+    for i, word in enumerate(words):
+        if i not in used and len(word) >= MIN_WORD:
+            found += translations(word, known, per_term)
+    return list(dict.fromkeys(found))

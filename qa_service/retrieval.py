@@ -13,12 +13,14 @@ from functools import lru_cache
 
 import numpy as np
 
+from indexer import script
 from indexer.choices import SEARCH_MODES
 from indexer.embed import Embedder
 from indexer.tokenize import ChineseTokenizer
-from qa_service import recency
+from qa_service import glossary, recency
 from qa_service.fusion import fusion_named
 from qa_service.index import LoadedIndex, date_number
+from qa_service.question import is_english
 
 MODES = SEARCH_MODES
 CANDIDATES = 100  # per signal, before fusion
@@ -79,6 +81,7 @@ def allowed_rows(index: LoadedIndex, filters: Filters | None) -> np.ndarray | No
 
 
 LEAD_ARTICLES = 10  # the best article against the next nine
+NEAR_PASSAGES = 30  # the dense passages whose words pick an English question's translations
 
 
 def article_of(passage_id: str) -> str:
@@ -158,6 +161,8 @@ class Retriever:
         use_dense = mode != "bm25" or dense_scores
         if use_dense and vector is None:
             vector = self.embed_query(query)
+        if use_dense and mode != "dense" and is_english(query):
+            tokens += tuple(t for t in self._in_chinese(query, vector, filters) if t not in tokens)
         found = self.router.candidates(
             vector if use_dense else None,
             tokens,
@@ -188,3 +193,32 @@ class Retriever:
         )
         self.index.prefetch(ranked)  # a sharded index reads these passages now, at once
         return Retrieval(hits, analysis)
+
+    def _in_chinese(self, query: str, vector: np.ndarray, filters: Filters | None) -> list[str]:
+        """Chinese words for an English question's terms (``qa_service.glossary``), each in
+        the sense that the passages its meaning finds use: the question's keywords then.
+
+        The dictionary alone offers every sense (*train*: 火车, 培训, 训练, …), and added
+        blindly they moved wrong stories up; taking only the translations found in the
+        ``NEAR_PASSAGES`` passages nearest in meaning (the classic pseudo-relevance choice)
+        answered more on every set (BENCHMARKS.md, issue 13)."""
+        found = self.router.candidates(
+            vector, (), NEAR_PASSAGES, dense_top=True, keyword=False, filters=filters
+        )
+        rows = list(found.dense_top)[:NEAR_PASSAGES]
+        self.index.prefetch(rows)
+        text = "\n".join(self.index.passages[r].text for r in rows)
+        if self.tokenizer.script_fold:
+            text = script.fold(text)
+        return glossary.translate(query, _Near(text.lower(), self.index.idf))
+
+
+@dataclass(frozen=True)
+class _Near:
+    """A word the index knows and these passages hold (a ``Container`` for the glossary)."""
+
+    text: str
+    known: dict[str, float]
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and word in self.known and word in self.text
