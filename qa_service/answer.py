@@ -1,6 +1,8 @@
 """Extractive answers: the sentence of the top passages that states the asked-for fact.
 
-Candidates are every sentence of the best ``ANSWER_PASSAGES`` passages. Each is scored by
+Candidates are every sentence of the best ``ANSWER_PASSAGES`` passages, and of the best
+passage's own article's other passages down to rank ``ARTICLE_DEPTH`` (``candidate_hits``).
+Each is scored by
 
 * the question's words it contains, each weighted by its idf in the index times its rarity
   among the candidates (a word all of them share cannot pick one). The words beside the
@@ -43,6 +45,9 @@ from qa_service.index import LoadedIndex
 from qa_service.retrieval import Hit, QueryAnalysis
 
 ANSWER_PASSAGES = 3  # the top passages sentences are drawn from
+# ... and the best passage's own article's passages down to this rank (crud_qa_dev: 5, 7, 8
+# and 10 tried, 7-10 tie; BENCHMARKS.md, issue 13). /ask retrieves at least this many.
+ARTICLE_DEPTH = 8
 SLOT_WINDOW = 4  # characters either side of the question word that name the slot
 NEAR_CHARS = 6  # a fact this close to a slot word (same clause) answers it
 # Skipped between a question word and its slot: 由谁主持, 是多少, 多少个岗位, 有几家.
@@ -180,13 +185,35 @@ def article_text(article) -> str:
     return script.fold(f"{article.title}\n{body}").lower()
 
 
-def candidates_of(index: LoadedIndex, rows: list[int]) -> list[Candidate]:
+def candidate_hits(index: LoadedIndex, hits: list[Hit], shown: int | None = None) -> list[int]:
+    """The positions in ``hits`` whose sentences are candidates: the first
+    ``ANSWER_PASSAGES`` (of the first ``shown``, the passages the response lists), and
+    further down to ``ARTICLE_DEPTH`` the passages of the first one's own article (the
+    response lists the answer's passage first: ``answer_first``). Its lead paragraph often repeats the question's words while the fact
+    is paragraphs below (清凉小站每周一、三、五下午开放, sixth of seven passages of one story);
+    passages of other stories that far down brought wrong answers (round 2: top 10 of any
+    article, answers 0.756 -> 0.722 on crud_qa_dev)."""
+    if not hits:
+        return []
+    first = index.passages[hits[0].row].article_id
+    top = min(ANSWER_PASSAGES, len(hits) if shown is None else shown)
+    return [
+        i
+        for i, h in enumerate(hits[:ARTICLE_DEPTH])
+        if i < top or index.passages[h.row].article_id == first
+    ]
+
+
+def candidates_of(
+    index: LoadedIndex, rows: list[int], positions: list[int] | None = None
+) -> list[Candidate]:
     """Every sentence of these passages, each once (neighbouring passages share one), with
-    its stored vector where the index has sentence vectors."""
+    its stored vector where the index has sentence vectors. A candidate's ``passage_index``
+    is its passage's place in ``rows``, or the matching entry of ``positions``."""
     seen: set[str] = set()
     out = []
     about: dict[str, tuple[str, str]] = {}  # article id -> (topic, own title), folded once
-    for i, row in enumerate(rows):
+    for i, row in zip(positions or range(len(rows)), rows, strict=True):
         text = index.passages[row].text
         article_id = index.passages[row].article_id
         if article_id not in about:
@@ -358,9 +385,11 @@ class AnswerExtractor:
         analysis: QueryAnalysis,
         index: LoadedIndex,
         hits: list[Hit],
+        shown: int | None = None,
     ) -> list[Candidate]:
-        """The scored candidate sentences, best first."""
-        cands = candidates_of(index, [h.row for h in hits[:ANSWER_PASSAGES]])
+        """The scored candidate sentences, best first (``candidate_hits``)."""
+        positions = candidate_hits(index, hits, shown)
+        cands = candidates_of(index, [hits[i].row for i in positions], positions)
         if not cands:
             return []
         sims = None
@@ -377,10 +406,13 @@ class AnswerExtractor:
         analysis: QueryAnalysis,
         index: LoadedIndex,
         hits: list[Hit],
+        shown: int | None = None,
     ) -> Evidence | None:
         """The ranked candidate sentences and what the confidence is computed from; None
         when there is no sentence to answer with."""
-        ranked = self.candidates(question, query_vector, analysis, index, hits) if hits else []
+        ranked = (
+            self.candidates(question, query_vector, analysis, index, hits, shown) if hits else []
+        )
         if not ranked:
             return None
         article = index.articles[index.passages[hits[ranked[0].passage_index].row].article_id]
@@ -396,8 +428,11 @@ class AnswerExtractor:
         analysis: QueryAnalysis,
         index: LoadedIndex,
         hits: list[Hit],
+        shown: int | None = None,
     ) -> Answer | None:
-        found = self.evidence(question, query_vector, analysis, index, hits)
+        """The answer from ``hits`` (retrieval's order), of which the response lists the
+        first ``shown`` (all when None); None below ``min_confidence``."""
+        found = self.evidence(question, query_vector, analysis, index, hits, shown)
         if found is None:
             return None
         cal = calibration.for_model(index.manifest.settings.model_name)

@@ -19,7 +19,7 @@ from indexer.manifest import IndexSettings
 from indexer.settings import Settings, get_settings
 from indexer.tokenize import ChineseTokenizer
 from qa_service import index as loaded_index
-from qa_service.answer import Answer, AnswerExtractor, answer_first
+from qa_service.answer import ARTICLE_DEPTH, Answer, AnswerExtractor, answer_first
 from qa_service.highlight import highlights
 from qa_service.index import LoadedIndex
 from qa_service.retrieval import Filters, Hit, QueryAnalysis, Retriever
@@ -164,9 +164,11 @@ class Engine:
         timings = {"embed_ms": _ms(start)}
         t = time.perf_counter()
         # dense_scores: in bm25 mode the answer's confidence still needs dense evidence.
+        # At least ARTICLE_DEPTH passages: the answer's candidates (answer.candidate_hits)
+        # must not depend on how many passages the caller wants listed.
         found = self.retriever.search(
             question,
-            top_k,
+            max(top_k, ARTICLE_DEPTH),
             mode,
             filters,
             vector=vector,
@@ -176,8 +178,9 @@ class Engine:
         hits, analysis = list(found.hits), found.analysis
         timings["retrieve_ms"] = _ms(t)
         t = time.perf_counter()
-        answer = self.extractor.extract(question, vector, analysis, self.index, hits)
+        answer = self.extractor.extract(question, vector, analysis, self.index, hits, top_k)
         hits, answer = answer_first(self.index, hits, answer)
+        hits = hits[:top_k]  # the answer's passage is among them: answer_first put it first
         texts = [self.index.passages[h.row].text for h in hits]
         timings["answer_ms"] = _ms(t)
         results = self._results(hits, analysis)

@@ -175,3 +175,22 @@ def test_meaning_counts_in_each_models_own_scale() -> None:
     assert best("multilingual-e5-small") == closer
     assert best("embeddinggemma-300m") == holds_word
     assert weights_for(Weights(), "multilingual-e5-small") == Weights()
+
+
+def test_candidates_come_from_the_top_passages_and_the_first_ones_article_further_down():
+    """A stand-in index of ten ranked passages (no model): the first three of any article,
+    then down to ARTICLE_DEPTH only the first passage's own article; passages the response
+    will not list (beyond ``shown``) only from that article (answer_first lists it first)."""
+    from types import SimpleNamespace
+
+    from qa_service.answer import ARTICLE_DEPTH, candidate_hits
+    from qa_service.retrieval import Hit
+
+    articles = ["A", "B", "A", "C", "A", "A", "B", "A", "A", "A"]
+    index = SimpleNamespace(passages=[SimpleNamespace(article_id=a) for a in articles])
+    hits = [Hit(row, 1.0 - row / 10) for row in range(len(articles))]
+    assert ARTICLE_DEPTH == 8
+    assert candidate_hits(index, hits) == [0, 1, 2, 4, 5, 7]
+    assert candidate_hits(index, hits, shown=1) == [0, 2, 4, 5, 7]
+    assert candidate_hits(index, hits[:2]) == [0, 1]
+    assert candidate_hits(index, []) == []

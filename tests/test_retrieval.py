@@ -78,3 +78,23 @@ def test_filters(engine):
             assert engine.index.articles[engine.index.passages[r.row].article_id].date == day
     results, _, _ = engine.search("经济", 20, "dense", Filters(source="不存在的报纸"))
     assert results == []
+
+
+def test_the_answer_does_not_depend_on_how_many_passages_are_listed(engine):
+    """/ask looks ARTICLE_DEPTH passages deep for the answer whatever top_k is, and its
+    [n] marks only ever cite passages the response lists."""
+    questions = [
+        "剑涛智慧产业基地建成后能提供多少个就业岗位?",
+        "北川铁路原线全长多少公里?",
+        "十三届区纪委三次全会由谁主持?",
+        "How long will the rebuilt Beichuan Railway be?",
+    ]
+    for q in questions:
+        answers = {}
+        for top_k in (1, 3, 5, 10):
+            result = engine.ask(q, top_k)
+            assert len(result.passages) == top_k
+            if result.answer:
+                assert max(result.answer.citations) <= top_k
+            answers[top_k] = result.answer.text if result.answer else None
+        assert answers[3] == answers[5] == answers[10], q
