@@ -189,8 +189,10 @@ def candidate_hits(index: LoadedIndex, hits: list[Hit], shown: int | None = None
     """The positions in ``hits`` whose sentences are candidates: the first
     ``ANSWER_PASSAGES`` (of the first ``shown``, the passages the response lists), and
     further down to ``ARTICLE_DEPTH`` the passages of the first one's own article (the
-    response lists the answer's passage first: ``answer_first``). Its lead paragraph often repeats the question's words while the fact
-    is paragraphs below (清凉小站每周一、三、五下午开放, sixth of seven passages of one story);
+    response lists the answer's passage first: ``answer_first``).
+
+    A story's lead paragraph often repeats the question's words while the fact is
+    paragraphs below (清凉小站每周一、三、五下午开放, sixth of seven passages of one story);
     passages of other stories that far down brought wrong answers (round 2: top 10 of any
     article, answers 0.756 -> 0.722 on crud_qa_dev)."""
     if not hits:
