@@ -8,6 +8,7 @@ the query (its tokens, keyword coverage, background similarity).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -218,7 +219,7 @@ class _Near:
     """A word the index knows and these passages hold (a ``Container`` for the glossary)."""
 
     text: str
-    known: dict[str, float]
+    known: Mapping[str, float]  # the index's idf (a sharded index's is computed on demand)
 
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and word in self.known and word in self.text
