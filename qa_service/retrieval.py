@@ -154,6 +154,8 @@ class Retriever:
         passage's own). With ``dense_scores``, BM25-mode hits carry their dense similarity
         and the analysis its background too (the answer's confidence needs both). With
         ``recency_half_life_days``, newer articles move up before the cut (``recency``).
+        An English question's BM25 query also gets Chinese keywords (``_in_chinese``) where
+        the question is embedded: hybrid mode, and bm25 with ``dense_scores`` (``/ask``).
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
