@@ -14,8 +14,10 @@ for the same reason: how much a candidate sentence's similarity to the question 
 (``qa_service.answer.Weights.meaning``, set for the default model) must be read in the
 model's own scale. embeddinggemma-300m's similarities among one question's candidate
 sentences spread about six times wider than multilingual-e5-small's (median standard
-deviation 0.145 against 0.023), so at the default weight its meaning drowned the words. An index built with a model that has no
-row here uses the default model's thresholds, and the service logs that it is uncalibrated.
+deviation 0.145 against 0.023), so at the default weight its meaning drowned the words.
+
+An index built with a model that has no row here uses the default model's thresholds, and
+the service logs that it is uncalibrated.
 """
 
 from __future__ import annotations
@@ -59,12 +61,8 @@ CALIBRATIONS: dict[str, Calibration] = {
     ),
 }
 
-THRESHOLDS = (
-    "min_lead",
-    "min_margin",
-    "min_support",
-    "min_english_support",
-)  # the fields `eval calibrate` chooses
+# The fields `eval calibrate` chooses.
+THRESHOLDS = ("min_lead", "min_margin", "min_support", "min_english_support")
 
 
 @cache

