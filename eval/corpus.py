@@ -21,6 +21,7 @@ from pathlib import Path
 
 from eval.errors import DatasetError
 from indexer import store
+from indexer.chunk import CHUNKER
 from indexer.ingest import article_from_record
 from indexer.pipeline import Indexer, UpdateReport
 from indexer.schema import Article
@@ -88,10 +89,11 @@ def to_article(record: dict, name: str) -> Article:
 
 
 def settings_key(indexer: Indexer) -> str:
-    """Every index setting, the dtype the vectors are computed in and what is put before an
-    untitled article's passages (``Indexer.INDEXED_TEXT``)."""
+    """Every index setting, the dtype the vectors are computed in, what is put before an
+    untitled article's passages (``Indexer.INDEXED_TEXT``) and how passages are cut
+    (``chunk.CHUNKER``)."""
     settings = json.dumps(asdict(indexer.index_settings()), sort_keys=True)
-    key = f"{settings}|{indexer.embedder.dtype}|{Indexer.INDEXED_TEXT}"
+    key = f"{settings}|{indexer.embedder.dtype}|{Indexer.INDEXED_TEXT}|{CHUNKER}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

@@ -182,3 +182,31 @@ def test_bad_sizes_and_spans_without_offset_map() -> None:
     with pytest.raises(ValueError):
         chunk_article(cleaned_without_map, 10, 20, 0)
     assert chunk_article(Article("e", "t", "f", []), 10, 20, 1) == []
+
+
+SCRIPT = (
+    "$(function(){ function isMobile(){ var u = navigator.userAgent.toLowerCase(); "
+    'if(u.indexOf("mobile") != -1){ return "iphone"; } } '
+    '$(".img").css("width","100%"); }); '
+)
+
+
+def test_script_code_left_by_a_scraper_is_not_a_passage() -> None:
+    story = "古树,既是自然财富,又是经济财富。黄杜村的村民们把白茶种到房前屋后。"
+    raw = (
+        SCRIPT + story + "\n\n.imgisgif{display:inline-block; cursor:pointer;}\n\n人均年收入7万元。"
+    )
+    passages = chunk_article(record(raw), target=40, maximum=80, overlap=1)
+    assert passages, "the story is still indexed"
+    for p in passages:
+        assert not any(sign in p.text for sign in "{}$=;"), p.text
+        assert squash(raw[p.start : p.end]) == squash(p.text)  # citations stay exact
+    assert raw[passages[0].start :].startswith("古树")
+    assert passages[-1].text.endswith("人均年收入7万元。")
+
+
+def test_english_prose_and_an_all_code_article_are_kept() -> None:
+    prose = "The bill (HR 1) passed; the vote was 64 to 56. Prices rose 5% = a record."
+    assert squash(chunk_article(record(prose), 200, 300, 0)[0].text) == squash(prose)
+    only_code = chunk_article(record(SCRIPT), 200, 300, 0)
+    assert only_code and "function" in only_code[0].text  # kept rather than vanish
