@@ -160,7 +160,8 @@ def article_support(
     lower case); a token the index never saw weighs as much as its rarest one.
 
     For an English question (``english``) each English word the index does not know counts
-    as found when one of its Chinese translations is (``qa_service.glossary``), weighing as
+    as found when one of its Chinese translations is (``qa_service.glossary``; within a
+    sense the archive's commoner words first: *Beijing* 北京 before 京剧), weighing as
     much as the rarest of them; question words (what, how, …) do not count, and a word the
     dictionary cannot translate weighs as an unseen token."""
     unseen = max(idf.values(), default=1.0)
@@ -171,7 +172,7 @@ def article_support(
         if english and token not in idf and glossary.is_english_word(token):
             if token in glossary.STOPWORDS:
                 continue
-            chinese = glossary.translations(token, idf)
+            chinese = glossary.translations(token, idf, prefer=lambda w: -idf[w])
             if chinese:
                 forms, weight = chinese, max(idf[w] for w in chinese)
         total += weight

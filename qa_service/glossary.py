@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Container
+from collections.abc import Callable, Container
 
 from bm25s.stopwords import STOPWORDS_EN
 
@@ -113,23 +113,37 @@ def is_english_word(token: str) -> bool:
     return token.isascii() and token.isalpha()
 
 
-def _pick(senses: list[tuple[int, str]], known: Container[str], limit: int) -> list[str]:
-    """Up to ``limit`` of these headwords among ``known`` ones, commonest sense first."""
+def _pick(
+    senses: list[tuple[int, str]],
+    known: Container[str],
+    limit: int,
+    prefer: Callable[[str], float] | None,
+) -> list[str]:
+    """Up to ``limit`` of these headwords among ``known`` ones: commonest sense first, and
+    within a sense the one ``prefer`` rates highest (*Beijing*: 北京 before 京剧, the
+    "Beijing opera", where the archive uses 北京 more)."""
     best: dict[str, int] = {}
     for sense, chinese in senses:
         if chinese in known and sense < best.get(chinese, sense + 1):
             best[chinese] = sense
-    return sorted(best, key=lambda w: (best[w], w))[:limit]
+    rate = prefer or (lambda w: 0.0)
+    return sorted(best, key=lambda w: (best[w], -rate(w), w))[:limit]
 
 
-def translations(word: str, known: Container[str], limit: int = 3) -> list[str]:
+def translations(
+    word: str,
+    known: Container[str],
+    limit: int = 3,
+    prefer: Callable[[str], float] | None = None,
+) -> list[str]:
     """Up to ``limit`` Chinese words for an English ``word`` (lower case) among ``known``
-    ones, commonest sense first; [] for a stopword or a word the dictionary lacks."""
+    ones, commonest sense first (``_pick``); [] for a stopword or a word the dictionary
+    lacks."""
     if word in STOPWORDS:
         return []
     table = _reverse()
     for form in _forms(word):
-        found = _pick(table.get(form, []), known, limit)
+        found = _pick(table.get(form, []), known, limit, prefer)
         if found:
             return found
     return []
@@ -139,12 +153,18 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 MIN_WORD = 3  # shorter English words are too ambiguous to translate
 
 
-def translate(question: str, known: Container[str], per_term: int = 2) -> list[str]:
+def translate(
+    question: str,
+    known: Container[str],
+    per_term: int = 2,
+    prefer: Callable[[str], float] | None = None,
+) -> list[str]:
     """Chinese words for an English question's terms, up to ``per_term`` each among
     ``known`` ones: three- and two-word glosses first (*slam dunk* 扣篮, *data center*), then
     the words left over. The retriever passes as ``known`` the words of the passages the
     question's meaning found, which picks each word's sense in this archive (*train* 火车
-    near a railway, 培训 near a school)."""
+    near a railway, 培训 near a school), and as ``prefer`` how often those passages use
+    each."""
     table = _reverse()
     words = [w.lower() for w in _WORD.findall(question)]
     found: list[str] = []
@@ -154,11 +174,11 @@ def translate(question: str, known: Container[str], per_term: int = 2) -> list[s
             span = range(i, i + n)
             if used.intersection(span):
                 continue
-            chinese = _pick(table.get(" ".join(words[i : i + n]), []), known, per_term)
+            chinese = _pick(table.get(" ".join(words[i : i + n]), []), known, per_term, prefer)
             if chinese:
                 found += chinese
                 used.update(span)
     for i, word in enumerate(words):
         if i not in used and len(word) >= MIN_WORD:
-            found += translations(word, known, per_term)
+            found += translations(word, known, per_term, prefer)
     return list(dict.fromkeys(found))

@@ -213,7 +213,8 @@ class Retriever:
         text = "\n".join(self.index.passages[r].text for r in rows)
         if self.tokenizer.script_fold:
             text = script.fold(text)
-        return glossary.translate(query, _Near(text.lower(), self.index.idf))
+        near = _Near(text.lower(), self.index.idf)
+        return glossary.translate(query, near, prefer=near.count)
 
 
 @dataclass(frozen=True)
@@ -225,3 +226,7 @@ class _Near:
 
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and word in self.known and word in self.text
+
+    def count(self, word: str) -> float:
+        """How often these passages use ``word``: of two senses, the one they use more."""
+        return float(self.text.count(word))

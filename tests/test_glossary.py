@@ -25,3 +25,10 @@ def test_question_words_and_unknown_words_have_none():
     assert glossary.translations("qwzzxv", KNOWN) == []
     assert glossary.is_english_word("railway") and not glossary.is_english_word("北川")
     assert not glossary.is_english_word("d1851")
+
+
+def test_within_a_sense_the_word_the_archive_uses_more_comes_first():
+    known = {"北京", "京剧"}  # "Beijing, capital of …" and "Beijing opera": both sense one
+    uses = {"北京": 12.0, "京剧": 1.0}.get
+    assert glossary.translations("beijing", known, limit=1, prefer=uses) == ["北京"]
+    assert glossary.translate("Rainfall in Beijing", known, per_term=1, prefer=uses) == ["北京"]
