@@ -133,6 +133,8 @@ def _units(paragraphs: list[Span], target: int, maximum: int) -> list[_Unit]:
         for s, e in sentence_bounds(p.text):
             for a, b in _split_long(s, e, p.text, target, maximum):
                 units.append(_Unit(k, a, b, len(units)))
+    if not any("{" in p.text for p in paragraphs):
+        return units  # no script without braces (the common case: nothing to look for)
     left_out = _script_runs([paragraphs[u.para].text[u.start : u.end] for u in units])
     if not left_out or len(left_out) == len(units):
         return units  # an article that is all code keeps it rather than vanish
