@@ -19,7 +19,7 @@ two paragraphs in the raw file (``Span.markup_before``), because a passage's ``f
 
 Script code left in an article's text by a scraper (``$(function(){ … var u = …; … });`` before
 the story) is left out of the passages: a run of sentences with no Chinese character, braces
-among them and code signs in each (``_script_runs``). Such a passage is near every English
+among them and code signs in at least half of them (``_script_runs``). Such a passage is near every English
 question in meaning (it is the nearest passage to two of crud_qa_dev's twenty English
 questions on the 5,000-article corpus) and answers none. A passage never spans a left-out run.
 """
