@@ -15,7 +15,10 @@ Each is scored by
   state, and whether that fact stands next to a slot word;
 * how close its meaning is to the question's, from the sentence vectors stored at index
   time (``indexer.sentences``; nothing is embedded while answering);
-* the rank of its passage, and its length (a long sentence holds many words by chance).
+* the rank of its passage, and its length (a long sentence holds many words by chance);
+* a penalty when it holds none of the question's own subject words while another candidate
+  holds most of them: it is about another item (a list's header line that has the slot
+  words 牵头单位 but names another 综合体).
 
 The weights (``Weights``) were chosen on crud_qa_dev and seed_qa together and checked on
 CMRC 2018's answer spans (BENCHMARKS.md, issue 13), for the default model; another model reads
@@ -53,6 +56,7 @@ NEAR_CHARS = 6  # a fact this close to a slot word (same clause) answers it
 # Skipped between a question word and its slot: 由谁主持, 是多少, 多少个岗位, 有几家.
 _PARTICLES = set("是由为有在的了将把被共约达到个家名位项种次条件只元")
 _CLAUSE_END = re.compile(r"[。；;！？!?]")
+ON_SUBJECT = 0.5  # a sentence holding this share of the question's subject words
 LONG_FROM = 60  # characters: longer sentences pay Weights.long per 100 more
 
 
@@ -69,6 +73,9 @@ class Weights:
     meaning: float = 3.0
     rank: float = 0.06  # per passage rank
     long: float = 0.3  # per 100 characters beyond LONG_FROM
+    # holds none of the question's subject words where another sentence holds most
+    # (``ON_SUBJECT``); chosen on CMRC 2018 (0.5, 1, 2 tried), reported on seed and CRUD
+    off_subject: float = 1.0
 
 
 def weights_for(weights: Weights, model_name: str) -> Weights:
@@ -357,6 +364,13 @@ def score_candidates(
             - weights.rank * c.passage_index
             - weights.long * max(0, len(c.text) - LONG_FROM) / 100
         )
+    # Where some sentence holds most of the question's own subject words (the rest, beyond
+    # its article's topic), one holding none of them is about another subject: a list's
+    # header (…综合体(牵头单位,下同:赛力斯…)) has the slot words but names another item.
+    if cands and max(c.rest for c in cands) >= ON_SUBJECT:
+        for c in cands:
+            if c.rest == 0.0:
+                c.score -= weights.off_subject
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,26 @@ def test_the_sentence_with_the_asked_for_fact_beats_the_lead() -> None:
     assert max(cands, key=lambda c: c.score).text == fact
 
 
+def test_a_list_header_with_the_slot_words_loses_to_the_item_asked_about() -> None:
+    # seed-109: the header line of a list holds 牵头/单位 and another item's companies
+    q = "干净空气材料及装备产业创新综合体由哪家公司牵头?"
+    header = "1 新能源汽车安全车身与智能底盘产业创新综合体(牵头单位,下同:赛力斯集团股份有限公司)"
+    item = "7 干净空气材料及装备产业创新综合体(重庆再升科技股份有限公司)"
+    other = "6 合成化工材料产业创新综合体(重庆华峰化工有限公司)"
+    tokens = ("干净", "空气", "材料", "装备", "产业", "创新", "综合体", "公司", "牵头")
+    idf = dict.fromkeys(tokens, 3.0)
+
+    def best(weights: Weights) -> str:
+        cands = _candidates([header, item, other])
+        for c in cands:  # the page's title: what every line of it is about
+            c.topic = "首批17个产业创新综合体建设单位名单"
+        score_candidates(q, QueryAnalysis(tokens), idf, cands, None, weights)
+        return max(cands, key=lambda c: c.score).text
+
+    assert best(Weights()) == item
+    assert best(Weights(off_subject=0.0)) == header  # what it was without
+
+
 def test_meaning_decides_when_no_words_are_shared() -> None:
     cands = _candidates(["甲句子说了别的事情。", "乙句子回答了这个问题。"])
     sims = np.array([0.80, 0.86])
@@ -177,7 +197,7 @@ def test_meaning_counts_in_each_models_own_scale() -> None:
 
     def best(model: str) -> str:
         cands = _candidates([closer, holds_word])
-        weights = weights_for(Weights(), model)
+        weights = weights_for(Weights(off_subject=0.0), model)  # meaning alone decides
         score_candidates(q, QueryAnalysis(("光伏",)), {"光伏": 3.0}, cands, sims, weights)
         return max(cands, key=lambda c: c.score).text
 
