@@ -19,11 +19,9 @@ from typing import Literal
 
 Kind = Literal["number", "date", "person", "org", "place", "list", "reason", "name"]
 
+_CN_DIGITS = "零〇一二两三四五六七八九十百千万亿"
 # A lone 一 before a measure word is an article, not a count (一件事, 一批企业, 一名男子).
-_NUM = (
-    r"(?:\d[\d,.]*|(?!一(?![零〇一二两三四五六七八九十百千万亿]))"
-    r"[零〇一二两三四五六七八九十百千万亿]+(?![年月日]))"
-)
+_NUM = rf"(?:\d[\d,.]*|(?!一(?![{_CN_DIGITS}]))[{_CN_DIGITS}]+(?![年月日]))"
 _UNITS = (
     r"%|％|‰|余|多|万|亿|千|百|个|家|人|名|位|元|块|美元|英镑|欧元|港元|日元|新台币|吨|公斤|"
     r"千克|克|斤|米|公里|千米|厘米|毫米|平方米|亩|公顷|度|千瓦|兆瓦|瓦|项|台|辆|架|艘|件|份|"
@@ -31,9 +29,7 @@ _UNITS = (
     r"处|只|头|株|棵|篇|款|点|层|级|号|分|倍|摄氏度|℃|GB|MB|TB|km|kg|mm|cm|m|t"
 )
 _UNIT = rf"(?:{_UNITS})"
-NUMBER = re.compile(
-    rf"{_NUM}\s*{_UNIT}|\d+(?:\.\d+)?\s*%|第(?:\d+|[零〇一二两三四五六七八九十百千]+)"
-)
+NUMBER = re.compile(rf"{_NUM}\s*{_UNIT}|\d+(?:\.\d+)?\s*%|第(?:\d+|[{_CN_DIGITS}]+)")
 DATE = re.compile(
     r"\d{2,4}\s*年(?:\s*\d{1,2}\s*月)?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?|\d{1,2}\s*[日号]|"
     r"[上中下]旬|年[初底中末]|今年|去年|明年|前年|本月|上月|下月|今天|昨天|明天|当天|当日|"
