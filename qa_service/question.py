@@ -20,8 +20,11 @@ from typing import Literal
 Kind = Literal["number", "date", "person", "org", "place", "list", "reason", "name"]
 
 _CN_DIGITS = "零〇一二两三四五六七八九十百千万亿"
-# A lone 一 before a measure word is an article, not a count (一件事, 一批企业, 一名男子).
-_NUM = rf"(?:\d[\d,.]*|(?!一(?![{_CN_DIGITS}]))[{_CN_DIGITS}]+(?![年月日]))"
+# A lone 一 before a measure word is an article, not a count (一件事, 一批企业, 一名男子); a
+# lone magnitude is a name or a figure of speech (百度, 万家灯火) unless a word makes it a
+# rough count (上万人, 数百家, 近千名).
+_LONE = rf"[一百千万亿](?![{_CN_DIGITS}])"
+_NUM = rf"(?:\d[\d,.]*|(?:(?<=[上数近逾超几成])|(?!{_LONE}))[{_CN_DIGITS}]+(?![年月日]))"
 _UNITS = (
     r"%|％|‰|余|多|万|亿|千|百|个|家|人|名|位|元|块|美元|英镑|欧元|港元|日元|新台币|吨|公斤|"
     r"千克|克|斤|米|公里|千米|厘米|毫米|平方米|亩|公顷|度|千瓦|兆瓦|瓦|项|台|辆|架|艘|件|份|"
@@ -260,9 +263,12 @@ def holds_new_fact(spans: list[tuple[int, int]], sentence: str, question: str) -
     """``holds`` over the fact spans already found in ``sentence`` (``facts``)."""
     if not spans:
         return 0.0
+    return 1.0 if new_facts(spans, sentence, question) else 0.5
+
+
+def new_facts(
+    spans: list[tuple[int, int]], sentence: str, question: str
+) -> list[tuple[int, int]]:
+    """The fact spans of ``sentence`` that the question does not already state."""
     asked = _squash(question)
-    for s, e in spans:
-        fact = _squash(sentence[s:e])
-        if fact and fact not in asked:
-            return 1.0
-    return 0.5
+    return [(s, e) for s, e in spans if (fact := _squash(sentence[s:e])) and fact not in asked]

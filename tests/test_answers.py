@@ -55,6 +55,15 @@ def test_a_lone_yi_before_a_measure_word_is_no_count() -> None:
     assert question.holds("number", "这是美国对乌的第一个援助计划。", q) == 1.0  # an ordinal
 
 
+def test_a_lone_magnitude_is_no_count_unless_a_word_makes_it_rough() -> None:
+    # seed-015: 百度 held a "number" (百 + 度) next to 互联网 and won a bandwidth question
+    q = "What internet egress bandwidth has the data center reached?"
+    assert question.holds("number", "腾讯、阿里和百度等互联网企业在此建立了数据节点。", q) == 0.0
+    assert question.holds("number", "万家灯火迎新春。", q) == 0.0
+    assert question.holds("number", "现场吸引了上万人。", q) == 1.0
+    assert question.holds("number", "数百家企业参展,投资百万元。", q) == 1.0
+
+
 @pytest.mark.parametrize(
     ("text", "units"),
     [
