@@ -12,7 +12,8 @@ Each is scored by
   repeats 剑涛智慧产业基地 is not the answer for that reason);
 * whether it holds a fact of the kind the question asks for (``qa_service.question``: a
   number with its unit for 多少, a person for 谁, ...) that the question does not already
-  state, and whether that fact stands next to a slot word;
+  state, and whether that fact stands next to a slot word (for an English question, whose
+  words are no slot words in Chinese text, next to any of its words or their translations);
 * how close its meaning is to the question's, from the sentence vectors stored at index
   time (``indexer.sentences``; nothing is embedded while answering);
 * the rank of its passage, and its length (a long sentence holds many words by chance);
@@ -76,6 +77,11 @@ class Weights:
     # holds none of the question's subject words where another sentence holds most
     # (``ON_SUBJECT``); chosen on CMRC 2018 (0.5, 1, 2 tried), reported on seed and CRUD
     off_subject: float = 1.0
+    # An English question has no slot words in the passages' language: a new fact next to
+    # any of its words (its Chinese translations among them) that the sentence's article
+    # does not have in its title. Chosen on crud_qa_dev's CI part (0.1, 0.2, 0.3, 0.5, 0.8
+    # tried), reported on the seed pages and the full 5k (BENCHMARKS.md, issue 13).
+    near_english: float = 0.2
 
 
 def weights_for(weights: Weights, model_name: str) -> Weights:
@@ -119,6 +125,7 @@ class Candidate:
     rest: float = 0.0
     fact: float = 0.0
     near: float = 0.0
+    near_words: float = 0.0  # English questions: a new fact next to any question word
     meaning: float = 0.0
     score: float = 0.0
 
@@ -344,6 +351,8 @@ def score_candidates(
     context_w = {t: w for t, w in tw.items() if t not in slots}
     slot_total = sum(slot_w.values())
     best_sim = float(sims.max()) if sims is not None and len(sims) else 0.0
+    english = asked.is_english(question)
+    words = [t for t in dict.fromkeys(analysis.tokens) if len(t) >= 2]
     for i, c in enumerate(cands):
         # A slot word its article is about (内托 in 内托的国籍是哪个国家, in a page about him)
         # stands beside every fact of the article: only the others can pick a sentence.
@@ -354,12 +363,16 @@ def score_candidates(
         c.facts = asked.facts(kind, c.text, units)
         c.fact = asked.holds_new_fact(c.facts, c.text, question)
         c.near = _near(c, c.facts, list(own))
+        if english:
+            new = asked.new_facts(c.facts, c.text, question)
+            c.near_words = _near(c, new, [t for t in words if t not in c.title])
         c.meaning = float(sims[i]) - best_sim if sims is not None else 0.0
         c.score = (
             weights.slot * c.slot
             + weights.rest * c.rest
             + weights.fact * c.fact
             + weights.near * c.near
+            + weights.near_english * c.near_words
             + weights.meaning * c.meaning
             - weights.rank * c.passage_index
             - weights.long * max(0, len(c.text) - LONG_FROM) / 100

@@ -266,9 +266,7 @@ def holds_new_fact(spans: list[tuple[int, int]], sentence: str, question: str) -
     return 1.0 if new_facts(spans, sentence, question) else 0.5
 
 
-def new_facts(
-    spans: list[tuple[int, int]], sentence: str, question: str
-) -> list[tuple[int, int]]:
+def new_facts(spans: list[tuple[int, int]], sentence: str, question: str) -> list[tuple[int, int]]:
     """The fact spans of ``sentence`` that the question does not already state."""
     asked = _squash(question)
     return [(s, e) for s, e in spans if (fact := _squash(sentence[s:e])) and fact not in asked]

@@ -139,6 +139,22 @@ def test_a_list_header_with_the_slot_words_loses_to_the_item_asked_about() -> No
     assert best(Weights(off_subject=0.0)) == header  # what it was without
 
 
+def test_an_english_question_takes_the_fact_next_to_its_words() -> None:
+    # c003: English words are no slot words in Chinese text; 1130个 stands beside 营运证
+    q = "How many operation certificates (营运证) has the district renewed?"
+    tokens = ("operation", "certificates", "营运证", "district", "renewed")
+    elsewhere = "营运证换发工作中,全区共有120家企业参与。"
+    beside = "此次换发营运证1130个。"
+
+    def best(weights: Weights) -> str:
+        cands = _candidates([elsewhere, beside])
+        score_candidates(q, QueryAnalysis(tokens), dict.fromkeys(tokens, 3.0), cands, None, weights)
+        return max(cands, key=lambda c: c.score).text
+
+    assert best(Weights()) == beside
+    assert best(Weights(near_english=0.0)) == elsewhere  # a tie, the first listed, without
+
+
 def test_meaning_decides_when_no_words_are_shared() -> None:
     cands = _candidates(["甲句子说了别的事情。", "乙句子回答了这个问题。"])
     sims = np.array([0.80, 0.86])
