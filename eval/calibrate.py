@@ -13,7 +13,8 @@ Chosen, as the goal reads (at least 80% of unanswerable questions get no answer,
 answerable ones as possible go without): among the values that leave at least
 ``--min-abstained`` of the choosing set's unanswerable questions unanswered, the one that
 answers the most answerable questions, then the one that abstains most; where several
-values tie, the middle one (the widest room on either side). Every other set is reported
+values tie, the middle one in value of the widest tied run (the widest room on either
+side: ``middle_of_ties``). Every other set is reported
 with the same values, never used to choose.
 """
 
@@ -141,8 +142,23 @@ def choose(
     if not scored:
         raise DatasetError("no question of the choosing set could be answered at all")
     best = max(preference(r, min_abstained) for _, r in scored)
-    ties = [v for v, r in scored if preference(r, min_abstained) == best]
-    return ties[len(ties) // 2], scored
+    return middle_of_ties([(v, preference(r, min_abstained) == best) for v, r in scored]), scored
+
+
+def middle_of_ties(candidates: list[tuple[float, bool]]) -> float:
+    """The tied value with the widest room on either side: of the widest run of consecutive
+    tied candidates (``(value, tied)`` in increasing value), the one nearest its middle in
+    value. The middle in count would sit where the figures crowd: gemma's support ties from
+    0.51 to 0.87 on the CRUD part, and the middle candidate was 0.856, next to one end."""
+    runs: list[list[float]] = [[]]
+    for value, tied in candidates:
+        if tied:
+            runs[-1].append(value)
+        elif runs[-1]:
+            runs.append([])
+    widest = max((r for r in runs if r), key=lambda r: r[-1] - r[0])
+    centre = (widest[0] + widest[-1]) / 2
+    return min(widest, key=lambda v: abs(v - centre))
 
 
 def cmd_calibrate(args, answers_engine) -> int:

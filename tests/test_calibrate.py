@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from eval.calibrate import Point, candidates, choose, rates
+from eval.calibrate import Point, candidates, choose, middle_of_ties, rates
 from eval.cli import main
 from eval.datasets import DatasetError
 from qa_service.calibration import CALIBRATIONS, DEFAULT_MODEL
@@ -37,6 +37,16 @@ def test_the_chosen_lead_separates_the_two_kinds_and_sits_in_the_middle_of_the_g
     assert value == pytest.approx(0.035)  # between the best unanswerable and worst answerable
     r = rates(pts, replace(CAL, min_lead=value), 0.5)
     assert r == {"Answered": 1.0, "Abstained": 1.0}
+
+
+def test_ties_are_broken_in_the_middle_of_the_widest_run_in_value_not_in_count():
+    """Figures crowding one end of a tied range (gemma's support, 0.51 to 0.87) must not
+    pull the threshold there: the middle in value, of the widest run of tied values."""
+    crowded = [(0.1, False), (0.5, True), (0.8, True), (0.82, True), (0.84, True)]
+    crowded += [(0.86, True), (0.9, False)]
+    assert middle_of_ties(crowded) == 0.8  # nearest 0.68; the middle in count was 0.82
+    two_runs = [(0.1, True), (0.12, True), (0.2, False), (0.3, True), (0.5, True), (0.7, True)]
+    assert middle_of_ties(two_runs) == 0.5
 
 
 def test_most_answers_while_four_in_five_unanswerable_questions_get_none():
