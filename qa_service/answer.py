@@ -6,7 +6,8 @@ Each is scored by
 
 * the question's words it contains, each weighted by its idf in the index times its rarity
   among the candidates (a word all of them share cannot pick one). The words beside the
-  question word (the slot: 就业岗位 in 能提供多少个就业岗位, 主持 in 由谁主持) count most; the
+  question word (the slot: 就业岗位 in 能提供多少个就业岗位, 主持 in 由谁主持) count most (and
+  a little, the characters of one it lacks whole: 法人 in 法定代表人); the
   others count only when the sentence's own article does not already state them in its title
   or lead, because every sentence of the article is about that topic (the lead sentence that
   repeats 剑涛智慧产业基地 is not the answer for that reason);
@@ -66,6 +67,9 @@ class Weights:
     """How the evidence of a candidate sentence adds up (BENCHMARKS.md, issue 13)."""
 
     slot: float = 1.5  # share of the slot words' weight it contains
+    # of the slot words it lacks whole, the share of their characters it holds (法人 in
+    # 法定代表人); chosen on CMRC 2018 (0.1-1.0 tried), reported on seed and CRUD
+    slot_chars: float = 0.25
     rest: float = 0.25  # share of the other words' weight, leaving out its article's topic
     fact: float = 0.6  # holds a fact of the asked-for kind the question does not state
     near: float = 1.5  # that fact stands next to a slot word
@@ -122,6 +126,7 @@ class Candidate:
     topic: str = ""  # its article's title and lead, folded: what all its sentences are about
     title: str = ""  # its article's own title, folded ("" when derived from the text)
     slot: float = 0.0
+    slot_chars: float = 0.0
     rest: float = 0.0
     fact: float = 0.0
     near: float = 0.0
@@ -306,6 +311,16 @@ def slot_tokens(question: str, tokens: tuple[str, ...]) -> list[str]:
     return slots
 
 
+def _slot_chars(slots: list[str], folded: str) -> float:
+    """Of each slot word the sentence lacks whole, the share of its characters it holds,
+    averaged over the slot words: a paraphrase or a short form shares characters with the
+    word (法人 and 法定代表人, 志愿队 and 志愿服务队) where it shares no token."""
+    if not slots:
+        return 0.0
+    parts = [0.0 if t in folded else sum(ch in folded for ch in t) / len(t) for t in slots]
+    return sum(parts) / len(slots)
+
+
 def _near(c: Candidate, facts: list[tuple[int, int]], slots: list[str]) -> float:
     """1.0 when a fact of the asked-for kind stands within ``NEAR_CHARS`` of a slot word, in
     the same clause."""
@@ -358,6 +373,7 @@ def score_candidates(
         # stands beside every fact of the article: only the others can pick a sentence.
         own = {t: w for t, w in slot_w.items() if t not in c.title}
         c.slot = _share(own, slot_total, c.folded)
+        c.slot_chars = _slot_chars(list(own), c.folded)
         rest = {t: w for t, w in context_w.items() if t not in c.topic}
         c.rest = _share(rest, sum(rest.values()), c.folded)
         c.facts = asked.facts(kind, c.text, units)
@@ -369,6 +385,7 @@ def score_candidates(
         c.meaning = float(sims[i]) - best_sim if sims is not None else 0.0
         c.score = (
             weights.slot * c.slot
+            + weights.slot_chars * c.slot_chars
             + weights.rest * c.rest
             + weights.fact * c.fact
             + weights.near * c.near

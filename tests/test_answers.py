@@ -139,6 +139,21 @@ def test_a_list_header_with_the_slot_words_loses_to_the_item_asked_about() -> No
     assert best(Weights(off_subject=0.0)) == header  # what it was without
 
 
+def test_a_slot_word_written_out_in_full_still_counts_a_little() -> None:
+    # c111: 法人 in the question, 法定代表人 in the answer; no token is shared
+    q = "这家公司的法人是谁?"
+    other = "董事长王强出席了签约活动。"
+    written_out = "公开资料显示,法定代表人为孙庆阳。"
+
+    def best(weights: Weights) -> str:
+        cands = _candidates([other, written_out])
+        score_candidates(q, QueryAnalysis(("法人",)), {"法人": 3.0}, cands, None, weights)
+        return max(cands, key=lambda c: c.score).text
+
+    assert best(Weights()) == written_out
+    assert best(Weights(slot_chars=0.0)) == other  # a tie, the first listed, without
+
+
 def test_an_english_question_takes_the_fact_next_to_its_words() -> None:
     # c003: English words are no slot words in Chinese text; 1130个 stands beside 营运证
     q = "How many operation certificates (营运证) has the district renewed?"
