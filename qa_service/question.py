@@ -22,9 +22,13 @@ Kind = Literal["number", "date", "person", "org", "place", "list", "reason", "na
 _CN_DIGITS = "零〇一二两三四五六七八九十百千万亿"
 # A lone 一 before a measure word is an article, not a count (一件事, 一批企业, 一名男子); a
 # lone magnitude is a name or a figure of speech (百度, 万家灯火) unless a word makes it a
-# rough count (上万人, 数百家, 近千名).
-_LONE = rf"[一百千万亿](?![{_CN_DIGITS}])"
-_NUM = rf"(?:\d[\d,.]*|(?:(?<=[上数近逾超几成])|(?!{_LONE}))[{_CN_DIGITS}]+(?![年月日]))"
+# rough count (上万人, 数百家, 近千名, 百余人).
+_LONE_ONE = rf"一(?![{_CN_DIGITS}])"
+_LONE_MAGNITUDE = rf"[百千万亿](?![{_CN_DIGITS}余多])"
+_NUM = (
+    rf"(?:\d[\d,.]*|(?!{_LONE_ONE})(?:(?<=[上数近逾超几成])|(?!{_LONE_MAGNITUDE}))"
+    rf"[{_CN_DIGITS}]+(?![年月日]))"
+)
 _UNITS = (
     r"%|％|‰|余|多|万|亿|千|百|个|家|人|名|位|元|块|美元|英镑|欧元|港元|日元|新台币|吨|公斤|"
     r"千克|克|斤|米|公里|千米|厘米|毫米|平方米|亩|公顷|度|千瓦|兆瓦|瓦|项|台|辆|架|艘|件|份|"

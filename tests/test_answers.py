@@ -50,6 +50,7 @@ def test_a_lone_yi_before_a_measure_word_is_no_count() -> None:
     q = "台儿庄区已换发了多少个船舶营运证?"
     assert question.holds("number", "当地推出“船舶营运一件事”主题服务。", q) == 0.0
     assert question.holds("number", "一名男子持刀闯入。", q) == 0.0
+    assert question.holds("number", "两地形成一个整体,建成一座新城。", q) == 0.0
     assert question.holds("number", "已完成1130个船舶营运证的换证。", q) == 1.0
     assert question.holds("number", "共有一百二十个项目,十一个签约。", q) == 1.0
     assert question.holds("number", "这是美国对乌的第一个援助计划。", q) == 1.0  # an ordinal
