@@ -178,14 +178,22 @@ def test_sigkill_during_writes_leaves_old_or_new_index(tmp_path):
     helper = Path(__file__).parent / "helpers" / "write_loop.py"
     seen = set()
     killed_mid_write = 0
-    for delay in (0.05, 0.2, 0.35, 0.5, 0.8, 1.1, 1.5, 2.0):
+    # Kills at fixed moments land anywhere; two more land right after the writer says it
+    # finished a write of each size, so both contents are seen however slow the machine.
+    moments = [0.05, 0.2, 0.35, 0.5, 0.8, 1.1, 1.5, 2.0, *(f"wrote {n}" for n in sizes)]
+    for moment in moments:
         proc = subprocess.Popen(
             [sys.executable, str(helper), str(path), ",".join(map(str, sizes))],
             stdout=subprocess.PIPE,
             text=True,
         )
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(delay)
+        if isinstance(moment, str):
+            while (line := proc.stdout.readline()) and line.strip() != moment:
+                pass
+            assert line, "the writer stopped before finishing a write"
+        else:
+            time.sleep(moment)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         manifest, content = store.load_content(path)

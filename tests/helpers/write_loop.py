@@ -1,5 +1,5 @@
 """Run by the SIGKILL test: writes index versions alternating between two known contents
-(sizes A and B articles) until it is killed."""
+(sizes A and B articles) until it is killed, saying "wrote N" after each write."""
 
 import sys
 from pathlib import Path
@@ -16,4 +16,5 @@ print("ready", flush=True)
 i = 0
 while True:
     store.write_index(index_path, contents[i % len(contents)], synthetic.settings())
+    print(f"wrote {sizes[i % len(sizes)]}", flush=True)
     i += 1
