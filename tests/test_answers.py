@@ -46,23 +46,30 @@ def test_a_fact_the_question_already_states_is_no_answer() -> None:
     assert question.holds(None, "全市共179家。", q) == 0.0
 
 
-def test_a_lone_yi_before_a_measure_word_is_no_count() -> None:
-    q = "台儿庄区已换发了多少个船舶营运证?"
-    assert question.holds("number", "当地推出“船舶营运一件事”主题服务。", q) == 0.0
-    assert question.holds("number", "一名男子持刀闯入。", q) == 0.0
-    assert question.holds("number", "两地形成一个整体,建成一座新城。", q) == 0.0
-    assert question.holds("number", "已完成1130个船舶营运证的换证。", q) == 1.0
-    assert question.holds("number", "共有一百二十个项目,十一个签约。", q) == 1.0
-    assert question.holds("number", "这是美国对乌的第一个援助计划。", q) == 1.0  # an ordinal
+_HOW_MANY = "台儿庄区已换发了多少个船舶营运证?"
+_BANDWIDTH = "What internet egress bandwidth has the data center reached?"
 
 
-def test_a_lone_magnitude_is_no_count_unless_a_word_makes_it_rough() -> None:
-    # seed-015: 百度 held a "number" (百 + 度) next to 互联网 and won a bandwidth question
-    q = "What internet egress bandwidth has the data center reached?"
-    assert question.holds("number", "腾讯、阿里和百度等互联网企业在此建立了数据节点。", q) == 0.0
-    assert question.holds("number", "万家灯火迎新春。", q) == 0.0
-    assert question.holds("number", "现场吸引了上万人。", q) == 1.0
-    assert question.holds("number", "数百家企业参展,投资百万元。", q) == 1.0
+@pytest.mark.parametrize(
+    ("q", "sentence", "holds"),
+    [
+        # a lone 一 before a measure word is an article, not a count
+        (_HOW_MANY, "当地推出“船舶营运一件事”主题服务。", 0.0),
+        (_HOW_MANY, "一名男子持刀闯入。", 0.0),
+        (_HOW_MANY, "两地形成一个整体,建成一座新城。", 0.0),
+        (_HOW_MANY, "已完成1130个船舶营运证的换证。", 1.0),
+        (_HOW_MANY, "共有一百二十个项目,十一个签约。", 1.0),
+        (_HOW_MANY, "这是美国对乌的第一个援助计划。", 1.0),  # an ordinal
+        # a lone magnitude is no count unless a word makes it rough (seed-015: 百度 held a
+        # "number", 百 + 度, next to 互联网 and won a bandwidth question)
+        (_BANDWIDTH, "腾讯、阿里和百度等互联网企业在此建立了数据节点。", 0.0),
+        (_BANDWIDTH, "万家灯火迎新春。", 0.0),
+        (_BANDWIDTH, "现场吸引了上万人。", 1.0),
+        (_BANDWIDTH, "数百家企业参展,投资百万元。", 1.0),
+    ],
+)
+def test_what_counts_as_a_number(q: str, sentence: str, holds: float) -> None:
+    assert question.holds("number", sentence, q) == holds
 
 
 @pytest.mark.parametrize(
@@ -108,16 +115,24 @@ def _candidates(sentences: list[str]) -> list[Candidate]:
     return [Candidate(s, s.lower(), 0, 0, len(s)) for s in sentences]
 
 
+def _best(
+    q: str, tokens: tuple[str, ...], sentences: list[str], weights: Weights, topic: str = ""
+) -> str:
+    """The sentence that scores highest, every token weighing idf 3.0 (ties: the first)."""
+    cands = _candidates(sentences)
+    for c in cands:  # what every sentence's article is about
+        c.topic = topic
+    score_candidates(q, QueryAnalysis(tokens), dict.fromkeys(tokens, 3.0), cands, None, weights)
+    return max(cands, key=lambda c: c.score).text
+
+
 def test_the_sentence_with_the_asked_for_fact_beats_the_lead() -> None:
     q = "剑涛智慧产业基地建成后能提供多少个就业岗位?"
     lead = "剑涛智慧产业基地项目位于北碚园区一号地块,总投资2亿元,总建筑面积约12968平方米。"
     fact = "该项目预计明年初建成投产,达产后,年税收不低于600万元,提供就业岗位500个。"
     other = "剑涛智慧产业基地项目建设类型为工业生产项目。"
     tokens = ("剑涛", "智慧", "产业", "基地", "建成", "提供", "就业", "岗位")
-    cands = _candidates([lead, fact, other])
-    idf = dict.fromkeys(tokens, 3.0)
-    score_candidates(q, QueryAnalysis(tokens), idf, cands, None, Weights())
-    assert max(cands, key=lambda c: c.score).text == fact
+    assert _best(q, tokens, [lead, fact, other], Weights()) == fact
 
 
 def test_a_list_header_with_the_slot_words_loses_to_the_item_asked_about() -> None:
@@ -127,14 +142,10 @@ def test_a_list_header_with_the_slot_words_loses_to_the_item_asked_about() -> No
     item = "7 干净空气材料及装备产业创新综合体(重庆再升科技股份有限公司)"
     other = "6 合成化工材料产业创新综合体(重庆华峰化工有限公司)"
     tokens = ("干净", "空气", "材料", "装备", "产业", "创新", "综合体", "公司", "牵头")
-    idf = dict.fromkeys(tokens, 3.0)
+    title = "首批17个产业创新综合体建设单位名单"  # the page's: what every line is about
 
     def best(weights: Weights) -> str:
-        cands = _candidates([header, item, other])
-        for c in cands:  # the page's title: what every line of it is about
-            c.topic = "首批17个产业创新综合体建设单位名单"
-        score_candidates(q, QueryAnalysis(tokens), idf, cands, None, weights)
-        return max(cands, key=lambda c: c.score).text
+        return _best(q, tokens, [header, item, other], weights, topic=title)
 
     assert best(Weights()) == item
     assert best(Weights(off_subject=0.0)) == header  # what it was without
@@ -147,9 +158,7 @@ def test_a_slot_word_written_out_in_full_still_counts_a_little() -> None:
     written_out = "公开资料显示,法定代表人为孙庆阳。"
 
     def best(weights: Weights) -> str:
-        cands = _candidates([other, written_out])
-        score_candidates(q, QueryAnalysis(("法人",)), {"法人": 3.0}, cands, None, weights)
-        return max(cands, key=lambda c: c.score).text
+        return _best(q, ("法人",), [other, written_out], weights)
 
     assert best(Weights()) == written_out
     assert best(Weights(slot_chars=0.0)) == other  # a tie, the first listed, without
@@ -163,9 +172,7 @@ def test_an_english_question_takes_the_fact_next_to_its_words() -> None:
     beside = "此次换发营运证1130个。"
 
     def best(weights: Weights) -> str:
-        cands = _candidates([elsewhere, beside])
-        score_candidates(q, QueryAnalysis(tokens), dict.fromkeys(tokens, 3.0), cands, None, weights)
-        return max(cands, key=lambda c: c.score).text
+        return _best(q, tokens, [elsewhere, beside], weights)
 
     assert best(Weights()) == beside
     assert best(Weights(near_english=0.0)) == elsewhere  # a tie, the first listed, without
